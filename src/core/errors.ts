@@ -36,6 +36,8 @@ export const ERROR_CODES = [
   'ERR_AUTH_ACCESS_DENIED',
   'ERR_AUTH_KEY_INACTIVE',
   'ERR_AUDIT_CHAIN_BROKEN',
+  'ERR_PKI_INVALID_ARGUMENT',
+  'ERR_KMS_KEY_FILE_INSECURE',
 ] as const
 export type ErrorCode = (typeof ERROR_CODES)[number]
 

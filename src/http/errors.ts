@@ -38,4 +38,6 @@ export const HTTP_ERRORS: Record<ErrorCode, { status: number, type: string }> = 
   ERR_AUTH_ACCESS_DENIED: { status: 403, type: 'AccessDeniedException' },
   ERR_AUTH_KEY_INACTIVE: { status: 403, type: 'UnrecognizedClientException' },
   ERR_AUDIT_CHAIN_BROKEN: { status: 500, type: 'InternalFailureException' },
+  ERR_PKI_INVALID_ARGUMENT: { status: 400, type: 'InvalidRequestException' },
+  ERR_KMS_KEY_FILE_INSECURE: { status: 500, type: 'InternalFailureException' },
 }

@@ -47,7 +47,6 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX certificates_ca_serial ON certificates(ca_id, serial);
   CREATE INDEX certificates_created ON certificates(created_ms, id);
-  CREATE INDEX certificates_revoked ON certificates(ca_id, status) WHERE status = 'REVOKED';
 
   CREATE TABLE policies (
     name TEXT PRIMARY KEY, default_version INTEGER NOT NULL, next_version INTEGER NOT NULL,
@@ -67,6 +66,13 @@ export const MIGRATIONS: readonly string[] = [
     created_ms INTEGER NOT NULL, PRIMARY KEY (thing_name, principal)
   );
   CREATE INDEX thing_principals_principal ON thing_principals(principal);
+
+  -- Revocations outlive the certificate row: a revoked certificate stays on the CRL until it expires even when
+  -- it is deleted from the registry (RFC 5280 §3.3).
+  CREATE TABLE revocations (
+    ca_id TEXT NOT NULL, serial TEXT NOT NULL, certificate_id TEXT NOT NULL, revoked_ms INTEGER NOT NULL,
+    reason INTEGER, not_after_ms INTEGER NOT NULL, PRIMARY KEY (ca_id, serial)
+  );
 
   CREATE TABLE registration_codes (code TEXT PRIMARY KEY, created_ms INTEGER NOT NULL);
 

@@ -1,0 +1,2 @@
+export * from './chain.ts'
+export type * from './ports.ts'

@@ -1,0 +1,118 @@
+import { AppError, deepFreeze, isRecord } from '../core/index.ts'
+
+export interface Config {
+  readonly dataDir: string
+  /** Dev mode allows generating a key-encryption key on first start (with a loud warning). */
+  readonly devMode: boolean
+  readonly region: string
+  readonly accountId: string
+  readonly http: { readonly host: string, readonly port: number, readonly tls: boolean, readonly bodyLimitBytes: number }
+  readonly mqtt: { readonly host: string, readonly port: number }
+  readonly tls: { readonly minVersion: 'TLSv1.2' | 'TLSv1.3' }
+  /** Extra host names and addresses for the server certificate's SANs. */
+  readonly publicHostnames: readonly string[]
+  readonly pki: { readonly caAlgorithm: 'EC-P256' | 'EC-P384' | 'RSA-3072', readonly deviceValidityDays: number, readonly organization: string }
+  readonly storage: { readonly driver: 'sqlite', readonly path: string, readonly synchronous: 'FULL' | 'NORMAL' }
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  /** Value of THINGWARD_MASTER_KEY, if set. Never logged. */
+  readonly masterKey: string | undefined
+}
+
+/** Collects every problem so the user sees them all at once, each naming the setting. */
+class Problems {
+  readonly list: string[] = []
+  add (setting: string, rule: string): void { this.list.push(`${setting}: ${rule}`) }
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
+const isLoopback = (host: string): boolean => LOOPBACK.has(host) || host.startsWith('127.')
+
+function port (p: Problems, name: string, v: unknown, dflt: number): number {
+  if (v === undefined) return dflt
+  const n = typeof v === 'number' ? v : (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) { p.add(name, 'must be a port number from 0 to 65535'); return dflt }
+  return n
+}
+
+function bool (p: Problems, name: string, v: unknown, dflt: boolean): boolean {
+  if (v === undefined) return dflt
+  if (v === true || v === 'true' || v === '1') return true
+  if (v === false || v === 'false' || v === '0') return false
+  p.add(name, 'must be true or false'); return dflt
+}
+
+function oneOf<T extends string> (p: Problems, name: string, v: unknown, allowed: readonly T[], dflt: T): T {
+  if (v === undefined) return dflt
+  if (typeof v === 'string' && (allowed as readonly string[]).includes(v)) return v as T
+  p.add(name, `must be one of ${allowed.join(', ')}`); return dflt
+}
+
+function text (p: Problems, name: string, v: unknown, dflt: string, re?: RegExp, rule?: string): string {
+  if (v === undefined) return dflt
+  if (typeof v !== 'string' || v === '' || (re !== undefined && !re.test(v))) { p.add(name, rule ?? 'must be a non-empty string'); return dflt }
+  return v
+}
+
+const get = (obj: Record<string, unknown>, path: string): unknown =>
+  path.split('.').reduce<unknown>((o, k) => isRecord(o) ? o[k] : undefined, obj)
+
+/**
+ * Builds the frozen configuration from `THINGWARD_*` variables over an optional parsed config file. Every bad
+ * value is named in one ERR_CONFIG_INVALID error; insecure settings are refused (a plaintext API off loopback,
+ * TLS below 1.2). Called only from main.ts and the CLI entry.
+ */
+export function loadConfig (env: Readonly<Record<string, string | undefined>>, file: unknown = {}, overrides: { dataDir?: string, devMode?: boolean } = {}): Config {
+  const p = new Problems()
+  if (!isRecord(file)) throw new AppError('ERR_CONFIG_INVALID', 'invalid configuration: the config file must hold a JSON object')
+  const pick = (envName: string, filePath: string): unknown => env[envName] ?? get(file, filePath)
+
+  const dataDir = overrides.dataDir ?? text(p, 'THINGWARD_DATA_DIR / dataDir', pick('THINGWARD_DATA_DIR', 'dataDir'), './data')
+  const devMode = overrides.devMode ?? bool(p, 'THINGWARD_DEV / devMode', pick('THINGWARD_DEV', 'devMode'), false)
+  const region = text(p, 'THINGWARD_REGION / region', pick('THINGWARD_REGION', 'region'), 'local-1', /^[a-z0-9-]{1,32}$/, 'must be 1-32 characters of [a-z0-9-]')
+  const accountId = text(p, 'THINGWARD_ACCOUNT_ID / accountId', pick('THINGWARD_ACCOUNT_ID', 'accountId'), '000000000000', /^\d{12}$/, 'must be 12 digits')
+  const httpHost = text(p, 'THINGWARD_HTTP_HOST / http.host', pick('THINGWARD_HTTP_HOST', 'http.host'), '127.0.0.1')
+  const httpPort = port(p, 'THINGWARD_HTTP_PORT / http.port', pick('THINGWARD_HTTP_PORT', 'http.port'), 8443)
+  const httpTls = bool(p, 'THINGWARD_HTTP_TLS / http.tls', pick('THINGWARD_HTTP_TLS', 'http.tls'), true)
+  if (!httpTls && !isLoopback(httpHost)) p.add('THINGWARD_HTTP_TLS / http.tls', 'a plaintext API is allowed only on a loopback address (127.0.0.1, ::1, localhost)')
+  const bodyLimit = Number(pick('THINGWARD_HTTP_BODY_LIMIT_BYTES', 'http.bodyLimitBytes') ?? 1_048_576)
+  if (!Number.isInteger(bodyLimit) || bodyLimit < 1024 || bodyLimit > 64 * 1_048_576) p.add('THINGWARD_HTTP_BODY_LIMIT_BYTES / http.bodyLimitBytes', 'must be an integer from 1024 to 67108864')
+  const mqttHost = text(p, 'THINGWARD_MQTT_HOST / mqtt.host', pick('THINGWARD_MQTT_HOST', 'mqtt.host'), '127.0.0.1')
+  const mqttPort = port(p, 'THINGWARD_MQTT_PORT / mqtt.port', pick('THINGWARD_MQTT_PORT', 'mqtt.port'), 8883)
+  const minVersionRaw = pick('THINGWARD_TLS_MIN_VERSION', 'tls.minVersion')
+  if (minVersionRaw !== undefined && minVersionRaw !== 'TLSv1.2' && minVersionRaw !== 'TLSv1.3') {
+    p.add('THINGWARD_TLS_MIN_VERSION / tls.minVersion', 'must be TLSv1.2 or TLSv1.3: older protocol versions are refused')
+  }
+  const minVersion = minVersionRaw === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2'
+  const hostnamesRaw = pick('THINGWARD_HOSTNAMES', 'publicHostnames')
+  let publicHostnames: string[] = []
+  if (typeof hostnamesRaw === 'string') publicHostnames = hostnamesRaw.split(',').map(s => s.trim()).filter(s => s !== '')
+  else if (Array.isArray(hostnamesRaw) && hostnamesRaw.every(h => typeof h === 'string')) publicHostnames = hostnamesRaw as string[]
+  else if (hostnamesRaw !== undefined) p.add('THINGWARD_HOSTNAMES / publicHostnames', 'must be a comma-separated list or an array of host names')
+  for (const h of publicHostnames) if (!/^[a-zA-Z0-9.:-]{1,253}$/.test(h)) p.add('THINGWARD_HOSTNAMES / publicHostnames', 'host names may contain only letters, digits, dots, colons and hyphens')
+  const caAlgorithm = oneOf(p, 'THINGWARD_CA_ALGORITHM / pki.caAlgorithm', pick('THINGWARD_CA_ALGORITHM', 'pki.caAlgorithm'), ['EC-P256', 'EC-P384', 'RSA-3072'] as const, 'EC-P256')
+  const validityRaw = pick('THINGWARD_DEVICE_VALIDITY_DAYS', 'pki.deviceValidityDays') ?? 365
+  const deviceValidityDays = Number(validityRaw)
+  if (!Number.isInteger(deviceValidityDays) || deviceValidityDays < 1 || deviceValidityDays > 3650) p.add('THINGWARD_DEVICE_VALIDITY_DAYS / pki.deviceValidityDays', 'must be an integer from 1 to 3650')
+  const organization = text(p, 'pki.organization', get(file, 'pki.organization'), 'Thingward', /^[^,=+<>#;"\\]{1,64}$/, 'must be 1-64 characters without , = + < > # ; " \\')
+  const synchronous = oneOf(p, 'THINGWARD_SQLITE_SYNCHRONOUS / storage.synchronous', pick('THINGWARD_SQLITE_SYNCHRONOUS', 'storage.synchronous'), ['FULL', 'NORMAL'] as const, 'FULL')
+  const logLevel = oneOf(p, 'THINGWARD_LOG_LEVEL / logLevel', pick('THINGWARD_LOG_LEVEL', 'logLevel'), ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info')
+  if (get(file, 'masterKey') !== undefined) p.add('masterKey', 'the master key must not be written in the config file: use THINGWARD_MASTER_KEY or the key file')
+
+  if (p.list.length > 0) {
+    throw new AppError('ERR_CONFIG_INVALID', `invalid configuration:\n  - ${p.list.join('\n  - ')}`, { problems: p.list.length })
+  }
+  return deepFreeze({
+    dataDir,
+    devMode,
+    region,
+    accountId,
+    http: { host: httpHost, port: httpPort, tls: httpTls, bodyLimitBytes: bodyLimit },
+    mqtt: { host: mqttHost, port: mqttPort },
+    tls: { minVersion },
+    publicHostnames,
+    pki: { caAlgorithm, deviceValidityDays, organization },
+    storage: { driver: 'sqlite' as const, path: `${dataDir}/thingward.db`, synchronous },
+    logLevel,
+    masterKey: env.THINGWARD_MASTER_KEY,
+  })
+}

@@ -1,0 +1,39 @@
+import { buildProgram } from './cli/program.ts'
+import { AppError } from './core/index.ts'
+
+/** Process entry: the only place that reads process.env, argv and signals (DESIGN.md §4). */
+const shutdown: Array<() => Promise<void>> = []
+const program = buildProgram({
+  env: process.env,
+  cwd: process.cwd(),
+  stdout: (s) => { process.stdout.write(s) },
+  stderr: (s) => { process.stderr.write(s) },
+  isTty: process.stderr.isTTY === true,
+  onShutdown: (fn) => { shutdown.push(fn) },
+})
+
+let stopping = false
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (stopping) return
+    stopping = true
+    Promise.all(shutdown.map(fn => fn())).then(() => process.exit(0), (err: unknown) => {
+      process.stderr.write(`shutdown failed: ${err instanceof Error ? err.message : String(err)}\n`)
+      process.exit(1)
+    })
+  })
+}
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  if (err instanceof AppError) {
+    process.stderr.write(`thingward: ${err.message} [${err.code}]\n`)
+    process.exitCode = 2
+  } else if (err instanceof Error && err.name === 'ApiError') {
+    process.stderr.write(`thingward: ${err.message}\n`)
+    process.exitCode = 1
+  } else {
+    throw err
+  }
+}

@@ -1,0 +1,8 @@
+export * from './types.ts'
+export type * from './ports.ts'
+export * from './context.ts'
+export * from './things.ts'
+export * from './policies.ts'
+export * from './certificates.ts'
+export * from './access-keys.ts'
+export * from './provisioning.ts'

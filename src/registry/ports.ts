@@ -1,0 +1,99 @@
+import type { AuditAppender } from '../audit/index.ts'
+import type {
+  AccessKey, CaCertificate, Certificate, CertificateStatus, Policy, PolicyVersion, Thing, ThingGroup, ThingPrincipal, ThingType,
+} from './types.ts'
+
+/** Keyset pagination: `after` is the last key of the previous page; `limit` is the page size. */
+export interface ListArgs { readonly after?: string, readonly limit: number }
+
+export interface ThingFilter {
+  readonly typeName?: string
+  readonly attributeName?: string
+  readonly attributeValue?: string
+  readonly usePrefixAttributeValue?: boolean
+}
+
+/**
+ * Registry persistence, as seen inside one unit of work. Implemented by storage/sqlite (and later postgres); both
+ * must pass storage/contract/registry-store.contract.ts. Getters resolve `undefined` when absent and never
+ * reject for "not found". Writers assume the caller validated the input and checked existence inside the
+ * same transaction; a uniqueness violation is a programming error.
+ */
+export interface RegistryStore {
+  getThing (name: string): Promise<Thing | undefined>
+  putThing (thing: Thing): Promise<void>
+  deleteThing (name: string): Promise<void>
+  listThings (filter: ThingFilter, page: ListArgs): Promise<Thing[]>
+  countThingsOfType (typeName: string): Promise<number>
+
+  getThingType (name: string): Promise<ThingType | undefined>
+  putThingType (t: ThingType): Promise<void>
+  deleteThingType (name: string): Promise<void>
+  listThingTypes (page: ListArgs): Promise<ThingType[]>
+
+  getThingGroup (name: string): Promise<ThingGroup | undefined>
+  putThingGroup (g: ThingGroup): Promise<void>
+  deleteThingGroup (name: string): Promise<void>
+  listThingGroups (filter: { parentName?: string, namePrefix?: string }, page: ListArgs): Promise<ThingGroup[]>
+  addThingToGroup (groupName: string, thingName: string): Promise<void>
+  removeThingFromGroup (groupName: string, thingName: string): Promise<void>
+  listThingsInGroup (groupName: string, page: ListArgs): Promise<string[]>
+  listGroupsForThing (thingName: string): Promise<string[]>
+  countGroupChildren (groupName: string): Promise<number>
+  countGroupMembers (groupName: string): Promise<number>
+
+  getCertificate (id: string): Promise<Certificate | undefined>
+  putCertificate (c: Certificate): Promise<void>
+  deleteCertificate (id: string): Promise<void>
+  /** Ordered by (createdMs, id); `after` is `${createdMs}:${id}`. */
+  listCertificates (filter: { caId?: string, status?: CertificateStatus, ascending: boolean }, page: ListArgs): Promise<Certificate[]>
+  /** Revocations of a CA's certificates that have not expired yet at `nowMs` (kept after the certificate is deleted). */
+  listRevocations (caId: string, nowMs: number): Promise<Array<{ serialHex: string, revokedMs: number, reason: number | undefined }>>
+  recordRevocation (r: { caId: string, serialHex: string, certificateId: string, revokedMs: number, reason: number | undefined, notAfterMs: number }): Promise<void>
+  findCertificateBySerial (caId: string, serialHex: string): Promise<Certificate | undefined>
+
+  getCaCertificate (id: string): Promise<CaCertificate | undefined>
+  putCaCertificate (c: CaCertificate): Promise<void>
+  listCaCertificates (page: ListArgs): Promise<CaCertificate[]>
+  countCaCertificatesWithSubject (subject: string): Promise<number>
+
+  getPolicy (name: string): Promise<Policy | undefined>
+  putPolicy (p: Policy): Promise<void>
+  deletePolicy (name: string): Promise<void>
+  listPolicies (page: ListArgs): Promise<Policy[]>
+  getPolicyVersion (name: string, version: number): Promise<PolicyVersion | undefined>
+  putPolicyVersion (v: PolicyVersion): Promise<void>
+  deletePolicyVersion (name: string, version: number): Promise<void>
+  listPolicyVersions (name: string): Promise<PolicyVersion[]>
+
+  attachPolicy (policyName: string, target: string, createdMs: number): Promise<void>
+  detachPolicy (policyName: string, target: string): Promise<boolean>
+  listPoliciesForTarget (target: string): Promise<string[]>
+  listTargetsForPolicy (policyName: string, page: ListArgs): Promise<string[]>
+  countTargetsForPolicy (policyName: string): Promise<number>
+
+  attachThingPrincipal (p: ThingPrincipal): Promise<void>
+  detachThingPrincipal (thingName: string, principal: string): Promise<boolean>
+  listThingPrincipals (thingName: string, page: ListArgs): Promise<ThingPrincipal[]>
+  listPrincipalThings (principal: string, page: ListArgs): Promise<ThingPrincipal[]>
+
+  putRegistrationCode (code: string, createdMs: number): Promise<void>
+  getRegistrationCode (): Promise<string | undefined>
+
+  getAccessKey (id: string): Promise<AccessKey | undefined>
+  putAccessKey (k: AccessKey): Promise<void>
+  touchAccessKey (id: string, usedMs: number): Promise<void>
+
+  getMeta (key: string): Promise<string | undefined>
+  putMeta (key: string, value: string): Promise<void>
+}
+
+/** A unit of work: registry writes and their audit events commit together. */
+export interface RegistryUnit { readonly store: RegistryStore, readonly audit: AuditAppender }
+
+export interface RegistryStorage {
+  /** All-or-nothing: a throw rolls back every write and every audit event of `fn`. */
+  transaction<T> (fn: (u: RegistryUnit) => Promise<T>): Promise<T>
+  /** Read-only access (consistent snapshot). */
+  read<T> (fn: (s: RegistryStore) => Promise<T>): Promise<T>
+}
