@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander'
-import { existsSync, readFileSync } from 'node:fs'
+import { createPublicKey, X509Certificate } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import cliProgress from 'cli-progress'
 import { createApp, createHttpServer, initPlatform } from '../app.ts'
@@ -8,7 +9,8 @@ import type { Config } from '../config/index.ts'
 import { loadConfig } from '../config/index.ts'
 import { AppError } from '../core/index.ts'
 import { createCsr, generateKeyPair } from '../pki/index.ts'
-import { ROLE_TEMPLATES } from '../policy/index.ts'
+import { ROLES, ROLE_INFO, ROLE_TEMPLATES } from '../policy/index.ts'
+import type { RoleName } from '../policy/index.ts'
 import { ApiClient, ApiError, seg } from './client.ts'
 import { writeFileAtomic } from './files.ts'
 
@@ -177,7 +179,7 @@ export function buildProgram (io: CliIo): Command {
   })
 
   apiOpts(program.command('provision')).description('provision a fleet: one thing, key pair, certificate and role policy per device')
-    .requiredOption('--count <n>', 'number of devices').requiredOption('--role <role>', `role template (${Object.keys(ROLE_TEMPLATES).join(', ')})`)
+    .requiredOption('--count <n>', 'number of devices').requiredOption('--role <role>', `role template (${ROLES.join(', ')})`)
     .requiredOption('--out <dir>', 'directory for device bundles (cert.pem, key.pem, ca.pem; mode 0600)')
     .option('--prefix <prefix>', 'thing name prefix (default: the role)').option('--start <n>', 'first index', '0')
     .option('--building <b>', 'building attribute', '1').option('--floor <f>', 'floor attribute', '1')
@@ -204,7 +206,11 @@ interface ProvisionOptions { count: string, role: string, out: string, prefix?: 
 /**
  * Bulk provisioning. Keys are generated here, so private keys never cross the network; the server signs CSRs
  * and commits each batch in one transaction. A bundle is written only after its batch committed, cert.pem last:
- * a bundle with a cert.pem is a device that exists, and a rerun skips it (resumable after a crash).
+ * a bundle with a cert.pem is a device that exists, and a rerun skips it.
+ *
+ * Crash safety: before a batch is sent, its names and keys go to a journal file (0600) in OUT/.journal. If the
+ * server dies after committing but before answering, the rerun finds the journal, reads each device's
+ * certificate back from the registry, checks that its public key is the journaled key, and writes the bundle.
  */
 async function provision (io: CliIo, client: ApiClient, o: ProvisionOptions): Promise<void> {
   const count = Number(o.count)
@@ -213,15 +219,27 @@ async function provision (io: CliIo, client: ApiClient, o: ProvisionOptions): Pr
   if (!Number.isInteger(count) || count < 1 || count > 10_000_000) throw new AppError('ERR_REGISTRY_INVALID_REQUEST', '--count must be an integer from 1 to 10000000')
   if (!Number.isInteger(start) || start < 0) throw new AppError('ERR_REGISTRY_INVALID_REQUEST', '--start must be a non-negative integer')
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1000) throw new AppError('ERR_REGISTRY_INVALID_REQUEST', '--batch must be an integer from 1 to 1000')
-  const template = (ROLE_TEMPLATES as Record<string, { policyDocument: string, thingTypeName: string }>)[o.role]
-  if (template === undefined) throw new AppError('ERR_REGISTRY_INVALID_REQUEST', `unknown role: use one of ${Object.keys(ROLE_TEMPLATES).join(', ')}`)
-  const policyName = `thingward-role-${o.role}`
+  if (!(ROLES as readonly string[]).includes(o.role)) throw new AppError('ERR_REGISTRY_INVALID_REQUEST', `unknown role: use one of ${ROLES.join(', ')}`)
+  const role = o.role as RoleName
+  const template = { policyDocument: ROLE_TEMPLATES[role], thingTypeName: ROLE_INFO[role].thingType }
+  const policyName = `thingward-role-${role}`
   try { await client.call('POST', `/policies/${seg(policyName)}`, { body: { policyDocument: template.policyDocument } }) } catch (err) {
     if (!(err instanceof ApiError && err.type === 'ResourceAlreadyExistsException')) throw err
   }
   await client.call('POST', `/thing-types/${seg(template.thingTypeName)}`, { body: {} })
   const caPem = (await client.call<{ caChainPem: string }>('GET', '/thingward/ca')).caChainPem
-  const prefix = o.prefix ?? o.role
+  const journalDir = join(o.out, '.journal')
+  mkdirSync(journalDir, { recursive: true, mode: 0o700 })
+  const writeBundle = (thingName: string, keyPem: string, certPem: string): void => {
+    const dir = join(o.out, thingName)
+    writeFileAtomic(join(dir, 'key.pem'), keyPem)
+    writeFileAtomic(join(dir, 'ca.pem'), caPem)
+    writeFileAtomic(join(dir, 'cert.pem'), certPem)
+  }
+  const recovered = await recoverJournal(client, journalDir, (n) => existsSync(join(o.out, n, 'cert.pem')), writeBundle)
+  if (recovered > 0) io.stderr(`recovered ${recovered} devices committed before an interruption\n`)
+
+  const prefix = o.prefix ?? ROLE_INFO[role].prefix
   const width = String(start + count - 1).length
   const names: string[] = []
   for (let i = start; i < start + count; i++) {
@@ -242,25 +260,52 @@ async function provision (io: CliIo, client: ApiClient, o: ProvisionOptions): Pr
     return { keys, items }
   }
   const send = async (b: ReturnType<typeof makeBatch>): Promise<void> => {
+    const journal = join(journalDir, `${b.items[0].thingName}.json`)
+    writeFileAtomic(journal, JSON.stringify([...b.keys].map(([thingName, keyPem]) => ({ thingName, keyPem }))))
     const res = await client.call<{ devices: Array<{ thingName: string, certificatePem: string, certificateId: string }> }>('POST', '/thingward/provision', {
       body: { policyName, thingTypeName: template.thingTypeName, items: b.items },
     })
-    for (const d of res.devices) {
-      const dir = join(o.out, d.thingName)
-      writeFileAtomic(join(dir, 'key.pem'), b.keys.get(d.thingName) as string)
-      writeFileAtomic(join(dir, 'ca.pem'), caPem)
-      writeFileAtomic(join(dir, 'cert.pem'), d.certificatePem)
-    }
+    for (const d of res.devices) writeBundle(d.thingName, b.keys.get(d.thingName) as string, d.certificatePem)
+    unlinkSync(journal)
     done += res.devices.length
     bar.update(done, { rate: Math.round((done - (count - names.length)) / Math.max(0.001, (Date.now() - began) / 1000)) })
   }
   // Two requests in flight: the server signs and commits one batch while the next is prepared and sent.
   const inflight: Array<Promise<void>> = []
-  for (let i = 0; i < names.length; i += batchSize) {
-    inflight.push(send(makeBatch(names.slice(i, i + batchSize))))
-    if (inflight.length >= 2) await inflight.shift()
-  }
-  await Promise.all(inflight)
-  bar.stop()
+  try {
+    for (let i = 0; i < names.length; i += batchSize) {
+      inflight.push(send(makeBatch(names.slice(i, i + batchSize))))
+      if (inflight.length >= 2) await inflight.shift()
+    }
+    await Promise.all(inflight)
+  } finally { bar.stop() }
   io.stderr(`provisioned ${names.length} devices (${count - names.length} already present) in ${((Date.now() - began) / 1000).toFixed(1)} s\n`)
+}
+
+/** Writes bundles for journaled devices the registry holds with the journaled key; returns how many. */
+async function recoverJournal (client: ApiClient, journalDir: string, hasBundle: (n: string) => boolean, writeBundle: (n: string, key: string, cert: string) => void): Promise<number> {
+  let recovered = 0
+  for (const file of readdirSync(journalDir).filter(f => f.endsWith('.json'))) {
+    const entries = JSON.parse(readFileSync(join(journalDir, file), 'utf8')) as Array<{ thingName: string, keyPem: string }>
+    for (const { thingName, keyPem } of entries) {
+      if (hasBundle(thingName)) continue
+      let principals: string[] = []
+      try { principals = (await client.call<{ principals?: string[] }>('GET', `/things/${seg(thingName)}/principals`)).principals ?? [] } catch (err) {
+        if (err instanceof ApiError && err.type === 'ResourceNotFoundException') continue
+        throw err
+      }
+      const want = createPublicKey(keyPem).export({ type: 'spki', format: 'der' })
+      for (const arn of principals) {
+        const id = arn.slice(arn.lastIndexOf('/') + 1)
+        const pem = (await client.call<{ certificateDescription: { certificatePem: string } }>('GET', `/certificates/${seg(id)}`)).certificateDescription.certificatePem
+        if (new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }).equals(want)) {
+          writeBundle(thingName, keyPem, pem)
+          recovered++
+          break
+        }
+      }
+    }
+    unlinkSync(join(journalDir, file))
+  }
+  return recovered
 }
