@@ -1,5 +1,5 @@
 import { DatabaseSync, type StatementSync, type SQLInputValue } from 'node:sqlite'
-import { mkdirSync } from 'node:fs'
+import { chmodSync, mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { AppError } from '../../core/index.ts'
 import { MIGRATIONS } from './migrations.ts'
@@ -30,8 +30,11 @@ export class SqliteDb {
   #inTx = false
 
   constructor (opts: SqliteOptions) {
-    if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true })
+    if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true, mode: 0o700 })
     this.#db = new DatabaseSync(opts.path)
+    // The file holds only sealed secrets, but it is still nobody else's business (SQLite gives the WAL and shm
+    // files the database file's mode).
+    if (opts.path !== ':memory:') chmodSync(opts.path, 0o600)
     this.#db.exec('PRAGMA journal_mode = WAL')
     this.#db.exec(`PRAGMA synchronous = ${opts.synchronous ?? 'FULL'}`)
     this.#db.exec('PRAGMA foreign_keys = ON')
