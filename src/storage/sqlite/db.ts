@@ -32,10 +32,15 @@ export class SqliteDb {
   constructor (opts: SqliteOptions) {
     if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true, mode: 0o700 })
     this.#db = new DatabaseSync(opts.path)
+    try {
+      this.#db.exec('PRAGMA journal_mode = WAL')
+    } catch (err) {
+      this.#db.close()
+      throw new AppError('ERR_STORAGE_CORRUPT', 'the database file is not a valid SQLite database', { path: opts.path }, { cause: err })
+    }
     // The file holds only sealed secrets, but it is still nobody else's business (SQLite gives the WAL and shm
     // files the database file's mode).
     if (opts.path !== ':memory:') chmodSync(opts.path, 0o600)
-    this.#db.exec('PRAGMA journal_mode = WAL')
     this.#db.exec(`PRAGMA synchronous = ${opts.synchronous ?? 'FULL'}`)
     this.#db.exec('PRAGMA foreign_keys = ON')
     this.#db.exec('PRAGMA busy_timeout = 5000')
