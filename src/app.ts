@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify'
+import { readFileSync } from 'node:fs'
 import pino from 'pino'
 import type { Logger } from 'pino'
 import type { Config } from './config/index.ts'
 import type { Clock } from './core/index.ts'
-import { EventBus, systemClock } from './core/index.ts'
+import { AppError, EventBus, systemClock } from './core/index.ts'
 import { buildHttp } from './http/server.ts'
 import { LocalKeyring } from './kms/index.ts'
 import {
@@ -97,9 +98,22 @@ export async function initPlatform (app: App): Promise<{ accessKeyId: string, se
   return app.accessKeys.create(SYSTEM_CALLER, 'admin')
 }
 
+/** The HTTPS/MQTT server credentials: user-supplied PEM files when configured, else ours (sealed in the store). */
+export async function serverCredentials (app: App): Promise<{ certChainPem: string, keyPem: string }> {
+  const { certFile, keyFile } = app.config.tls
+  if (certFile !== undefined && keyFile !== undefined) {
+    try {
+      return { certChainPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8') }
+    } catch (err) {
+      throw new AppError('ERR_CONFIG_INVALID', 'invalid configuration: the TLS certificate or key file cannot be read', { certFile, keyFile }, { cause: err })
+    }
+  }
+  return app.certificates.tlsServerCredentials()
+}
+
 /** Builds the HTTPS API on top of an app. */
 export async function createHttpServer (app: App): Promise<FastifyInstance> {
-  const tls = app.config.http.tls ? await app.certificates.tlsServerCredentials() : undefined
+  const tls = app.config.http.tls ? await serverCredentials(app) : undefined
   return buildHttp({
     things: app.things, policies: app.policies, certificates: app.certificates, accessKeys: app.accessKeys, provisioning: app.provisioning,
     clock: app.clock, region: app.config.region, accountId: app.config.accountId,

@@ -8,7 +8,8 @@ export interface Config {
   readonly accountId: string
   readonly http: { readonly host: string, readonly port: number, readonly tls: boolean, readonly bodyLimitBytes: number }
   readonly mqtt: { readonly host: string, readonly port: number }
-  readonly tls: { readonly minVersion: 'TLSv1.2' | 'TLSv1.3' }
+  /** A user-supplied server certificate chain and key (PEM files) instead of one from our CA. */
+  readonly tls: { readonly minVersion: 'TLSv1.2' | 'TLSv1.3', readonly certFile: string | undefined, readonly keyFile: string | undefined }
   /** Extra host names and addresses for the server certificate's SANs. */
   readonly publicHostnames: readonly string[]
   readonly pki: { readonly caAlgorithm: 'EC-P256' | 'EC-P384' | 'RSA-3072', readonly deviceValidityDays: number, readonly organization: string }
@@ -83,6 +84,11 @@ export function loadConfig (env: Readonly<Record<string, string | undefined>>, f
     p.add('THINGWARD_TLS_MIN_VERSION / tls.minVersion', 'must be TLSv1.2 or TLSv1.3: older protocol versions are refused')
   }
   const minVersion = minVersionRaw === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2'
+  const certFileRaw = pick('THINGWARD_TLS_CERT_FILE', 'tls.certFile')
+  const keyFileRaw = pick('THINGWARD_TLS_KEY_FILE', 'tls.keyFile')
+  const certFile = certFileRaw === undefined ? undefined : text(p, 'THINGWARD_TLS_CERT_FILE / tls.certFile', certFileRaw, '')
+  const keyFile = keyFileRaw === undefined ? undefined : text(p, 'THINGWARD_TLS_KEY_FILE / tls.keyFile', keyFileRaw, '')
+  if ((certFile === undefined) !== (keyFile === undefined)) p.add('THINGWARD_TLS_CERT_FILE / THINGWARD_TLS_KEY_FILE', 'a user-supplied server certificate needs both the certificate and the key file')
   const hostnamesRaw = pick('THINGWARD_HOSTNAMES', 'publicHostnames')
   let publicHostnames: string[] = []
   if (typeof hostnamesRaw === 'string') publicHostnames = hostnamesRaw.split(',').map(s => s.trim()).filter(s => s !== '')
@@ -108,7 +114,7 @@ export function loadConfig (env: Readonly<Record<string, string | undefined>>, f
     accountId,
     http: { host: httpHost, port: httpPort, tls: httpTls, bodyLimitBytes: bodyLimit },
     mqtt: { host: mqttHost, port: mqttPort },
-    tls: { minVersion },
+    tls: { minVersion, certFile, keyFile },
     publicHostnames,
     pki: { caAlgorithm, deviceValidityDays, organization },
     storage: { driver: 'sqlite' as const, path: `${dataDir}/thingward.db`, synchronous },

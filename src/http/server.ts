@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { randomUUID } from 'node:crypto'
 import type { AuditEventInput } from '../audit/index.ts'
-import { AppError, InvalidRequestError, isRecord } from '../core/index.ts'
+import { AppError, InvalidRequestError, TLS_CIPHERS, isRecord } from '../core/index.ts'
 import type { Clock } from '../core/index.ts'
 import type { AccessKeyService, Caller, CertificateService, PolicyService, ProvisioningService, ThingService } from '../registry/index.ts'
 import { HTTP_ERRORS } from './errors.ts'
@@ -76,7 +76,7 @@ export async function buildHttp (deps: HttpDeps): Promise<FastifyInstance> {
     // ARNs arrive as path parameters (ListAttachedPolicies): allow them whole.
     routerOptions: { maxParamLength: 2048 },
     ...(deps.https !== undefined
-      ? { https: { cert: deps.https.cert, key: deps.https.key, minVersion: deps.https.minVersion, honorCipherOrder: true } }
+      ? { https: { cert: deps.https.cert, key: deps.https.key, minVersion: deps.https.minVersion, ciphers: TLS_CIPHERS, honorCipherOrder: true } }
       : {}),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance
 

@@ -31,10 +31,10 @@ export interface TestPlatform {
  * A real platform for a test: temp data dir, SQLite file, keyring, CA made by `init`, HTTPS on 127.0.0.1:0.
  * Torn down (and the directory removed) when the test ends.
  */
-export async function startPlatform (t: TestContext, opts: { clock?: Clock, dataDir?: string, masterKey?: string } = {}): Promise<TestPlatform> {
+export async function startPlatform (t: TestContext, opts: { clock?: Clock, dataDir?: string, masterKey?: string, env?: Record<string, string> } = {}): Promise<TestPlatform> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'thingward-test-'))
   const masterKey = opts.masterKey ?? randomBytes(32).toString('base64')
-  const config = loadConfig({ THINGWARD_MASTER_KEY: masterKey, THINGWARD_HTTP_PORT: '0', THINGWARD_MQTT_PORT: '0', THINGWARD_SQLITE_SYNCHRONOUS: 'NORMAL' }, {}, { dataDir })
+  const config = loadConfig({ THINGWARD_MASTER_KEY: masterKey, THINGWARD_HTTP_PORT: '0', THINGWARD_MQTT_PORT: '0', THINGWARD_SQLITE_SYNCHRONOUS: 'NORMAL', ...opts.env }, {}, { dataDir })
   const app = await createApp(config, { logger: false, clock: opts.clock })
   const creds = await initPlatform(app) ?? await app.accessKeys.create({ actor: 'test' }, 'admin')
   const http = await createHttpServer(app)
