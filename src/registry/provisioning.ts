@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { AlreadyExistsError, InvalidRequestError, NotFoundError, iotArn, newUuid } from '../core/index.ts'
 import type { CertificateService } from './certificates.ts'
 import type { Caller, RegistryDeps } from './context.ts'
@@ -50,14 +51,16 @@ export class ProvisioningService {
       return { thingName, attributes, csr: r.csr as string | undefined }
     })
 
-    // Sign outside the transaction: CPU work must not hold the write lock.
+    // Sign outside the transaction: CPU work must not hold the write lock. The thing name is the certificate's CN
+    // when it fits the 64-character limit of RFC 5280 (ub-common-name); longer names get a stable digest instead.
+    const cn = (thingName: string): string => thingName.length <= 64 ? thingName : `thing-${createHash('sha256').update(thingName).digest('hex').slice(0, 40)}`
     const issued: Array<{ cert: Certificate, privateKeyPem?: string }> = []
     for (const item of items) {
       if (item.csr !== undefined) {
-        const { issued: c, caId } = await this.#certs.issueFromCsr(item.csr, item.thingName)
+        const { issued: c, caId } = await this.#certs.issueFromCsr(item.csr, cn(item.thingName))
         issued.push({ cert: this.#certs.issuedRecord(c, caId, 'ACTIVE') })
       } else {
-        const g = await this.#certs.issueWithGeneratedKey(item.thingName)
+        const g = await this.#certs.issueWithGeneratedKey(cn(item.thingName))
         issued.push({ cert: this.#certs.issuedRecord(g.issued, g.caId, 'ACTIVE'), privateKeyPem: g.privateKeyPem })
       }
     }
