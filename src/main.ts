@@ -28,7 +28,9 @@ try {
   await program.parseAsync(process.argv)
 } catch (err) {
   if (err instanceof AppError) {
-    process.stderr.write(`thingward: ${err.message} [${err.code}]\n`)
+    // Details hold identifiers (paths, modes, fields), never secrets (DESIGN.md §5), so they help the operator.
+    const details = Object.entries(err.details).map(([k, v]) => `${k}=${String(v)}`).join(' ')
+    process.stderr.write(`thingward: ${err.message} [${err.code}]${details === '' ? '' : ` (${details})`}\n`)
     process.exitCode = 2
   } else if (err instanceof Error && err.name === 'ApiError') {
     process.stderr.write(`thingward: ${err.message}\n`)
