@@ -38,6 +38,8 @@ export const ERROR_CODES = [
   'ERR_AUDIT_CHAIN_BROKEN',
   'ERR_PKI_INVALID_ARGUMENT',
   'ERR_KMS_KEY_FILE_INSECURE',
+  'ERR_GATEWAY_TOPIC_INVALID',
+  'ERR_GATEWAY_STATE',
 ] as const
 export type ErrorCode = (typeof ERROR_CODES)[number]
 

@@ -40,4 +40,6 @@ export const HTTP_ERRORS: Record<ErrorCode, { status: number, type: string }> = 
   ERR_AUDIT_CHAIN_BROKEN: { status: 500, type: 'InternalFailureException' },
   ERR_PKI_INVALID_ARGUMENT: { status: 400, type: 'InvalidRequestException' },
   ERR_KMS_KEY_FILE_INSECURE: { status: 500, type: 'InternalFailureException' },
+  ERR_GATEWAY_TOPIC_INVALID: { status: 400, type: 'InvalidRequestException' },
+  ERR_GATEWAY_STATE: { status: 409, type: 'InvalidStateTransitionException' },
 }

@@ -85,4 +85,22 @@ export const MIGRATIONS: readonly string[] = [
     seq INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, body TEXT NOT NULL, hash TEXT NOT NULL
   );
   `,
+  // 2: gateway persistent sessions, their queued QoS 1 messages, and retained messages.
+  `
+  CREATE TABLE gateway_sessions (
+    client_id TEXT PRIMARY KEY, protocol_version INTEGER NOT NULL, expiry_interval_sec INTEGER NOT NULL,
+    disconnected_ms INTEGER, principal_id TEXT, subscriptions TEXT NOT NULL, updated_ms INTEGER NOT NULL
+  );
+  CREATE TABLE gateway_session_messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    client_id TEXT NOT NULL REFERENCES gateway_sessions(client_id) ON DELETE CASCADE,
+    topic TEXT NOT NULL, payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL,
+    properties TEXT, expires_ms INTEGER
+  );
+  CREATE INDEX gateway_session_messages_client ON gateway_session_messages(client_id, seq);
+  CREATE TABLE gateway_retained (
+    topic TEXT PRIMARY KEY, payload BLOB NOT NULL, qos INTEGER NOT NULL, properties TEXT, expires_ms INTEGER,
+    updated_ms INTEGER NOT NULL
+  );
+`,
 ]

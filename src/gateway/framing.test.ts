@@ -1,0 +1,54 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { generate } from 'mqtt-packet'
+import { decodeFrame, FrameReader, publishPacketIdOffset } from './framing.ts'
+
+function frames (reader: FrameReader, chunks: Buffer[]): { frames: Buffer[], error: string | undefined } {
+  const out: Buffer[] = []
+  let error: string | undefined
+  for (const c of chunks) {
+    error = reader.push(c, (f) => { out.push(Buffer.from(f)); return true })
+    if (error !== undefined) break
+  }
+  return { frames: out, error }
+}
+
+const pub = (size: number): Buffer => generate({ cmd: 'publish', topic: 't', payload: Buffer.alloc(size, 7), qos: 0, retain: false, dup: false })
+
+test('frames survive any chunking, byte by byte included', () => {
+  const stream = Buffer.concat([pub(0), pub(200), pub(20000), Buffer.from([0xc0, 0x00])])
+  for (const size of [1, 2, 3, 7, 64, 1000, stream.length]) {
+    const chunks: Buffer[] = []
+    for (let i = 0; i < stream.length; i += size) chunks.push(stream.subarray(i, i + size))
+    const r = frames(new FrameReader(1 << 20), chunks)
+    assert.equal(r.error, undefined)
+    assert.deepEqual(r.frames.map((f) => f.length), [pub(0).length, pub(200).length, pub(20000).length, 2], `chunk ${size}`)
+  }
+})
+
+test('a packet over the maximum is refused from its fixed header, before the body arrives', () => {
+  const reader = new FrameReader(1000)
+  const big = pub(5000)
+  // Only the fixed header (1 byte + 2 length bytes) is pushed: the refusal must not wait for the body.
+  assert.equal(reader.push(big.subarray(0, 3), () => true), 'packet-too-large')
+  assert.equal(reader.bufferedBytes, 0)
+})
+
+test('MQTT 5 §1.5.5: a Remaining Length with a fifth byte is malformed', () => {
+  assert.equal(new FrameReader(1 << 30).push(Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]), () => true), 'malformed-length')
+})
+
+test('decodeFrame rejects garbage and recovers for the next frame', () => {
+  const bad = Buffer.from([0x82, 0x02, 0x00, 0x01]) // SUBSCRIBE without a payload
+  const r1 = decodeFrame(Buffer.from([0x36, 0x03, 0x00, 0x01, 0x61]), 4) // QoS 3
+  assert.equal(r1.ok, false)
+  const r2 = decodeFrame(bad, 4)
+  assert.equal(r2.ok, true) // mqtt-packet accepts it with no subscriptions; the broker refuses it [MQTT-3.8.3-3]
+  const r3 = decodeFrame(pub(3), 4)
+  assert.ok(r3.ok && r3.packet.cmd === 'publish')
+})
+
+test('publishPacketIdOffset finds the packet id after the topic', () => {
+  const enc = generate({ cmd: 'publish', topic: 'abc/def', payload: Buffer.alloc(300), qos: 1, messageId: 0x1234, retain: false, dup: false })
+  assert.equal(enc.readUInt16BE(publishPacketIdOffset(enc)), 0x1234)
+})

@@ -1,0 +1,13 @@
+/** Public surface of the device gateway. */
+export { Gateway, STRONG_CIPHERS } from './gateway.ts'
+export type { GatewayOptions, GatewayTlsMaterial, GatewayMetricsSnapshot, ListenOptions } from './gateway.ts'
+export type {
+  CloseSessionOptions, ReauthorizeResult, ReservedPublish, ReservedTopicHandler, ServerMessage,
+} from './broker.ts'
+export type { GatewaySession } from './session.ts'
+export { DEFAULT_LIMITS } from './limits.ts'
+export type { GatewayLimits, OverflowPolicy } from './limits.ts'
+export { ReasonCode, ConnackReturnCode } from './reason-codes.ts'
+export { MemoryRetainedStore, MemorySessionStore } from './memory-stores.ts'
+export * from './ports.ts'
+export { topicMatches, parseTopicFilter, checkTopicName } from './topics.ts'
