@@ -3,7 +3,7 @@ import { createPublicKey, X509Certificate } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import cliProgress from 'cli-progress'
-import { createApp, createHttpServer, initPlatform } from '../app.ts'
+import { createApp, createGatewayServer, createHttpServer, initPlatform } from '../app.ts'
 import type { App } from '../app.ts'
 import type { Config } from '../config/index.ts'
 import { loadConfig } from '../config/index.ts'
@@ -13,6 +13,7 @@ import { ROLES, ROLE_INFO, ROLE_TEMPLATES } from '../policy/index.ts'
 import type { RoleName } from '../policy/index.ts'
 import { ApiClient, ApiError, seg } from './client.ts'
 import { writeFileAtomic } from './files.ts'
+import { registerAuditCommands } from './audit.ts'
 
 /** What the CLI needs from its process; main.ts supplies the real ones (only it touches process.*). */
 export interface CliIo {
@@ -97,7 +98,7 @@ export function buildProgram (io: CliIo): Command {
       })
     })
 
-  program.command('serve').description('run the platform (HTTPS API; initializes on first start)')
+  program.command('serve').description('run the platform (HTTPS API and MQTT gateway; initializes on first start)')
     .addOption(dataOpt()).option('--dev', 'development mode: generate the master key file if none is configured')
     .action(async (o: { data?: string, dev?: boolean }) => {
       const app = await createApp(configFor(io, o))
@@ -108,9 +109,11 @@ export function buildProgram (io: CliIo): Command {
         }
         const http = await createHttpServer(app)
         const address = await http.listen({ host: app.config.http.host, port: app.config.http.port })
+        const gateway = await createGatewayServer(app)
+        const mqtt = await gateway.start({ host: app.config.mqtt.host, port: app.config.mqtt.port })
         const caFile = resolve(io.cwd, app.config.dataDir, 'ca.pem')
-        io.stdout(`Thingward API listening on ${address} (region ${app.config.region})\nCA chain for clients: ${caFile}\n`)
-        io.onShutdown(async () => { await http.close(); await app.close() })
+        io.stdout(`Thingward API listening on ${address} (region ${app.config.region})\nMQTT gateway (mutual TLS) listening on mqtts://${mqtt.host}:${mqtt.port}\nCA chain for clients: ${caFile}\n`)
+        io.onShutdown(async () => { await gateway.stop(); await http.close(); await app.close() })
       } catch (err) {
         await app.close()
         throw err
@@ -188,6 +191,7 @@ export function buildProgram (io: CliIo): Command {
       await provision(io, clientFor(io, o), o)
     })
 
+  registerAuditCommands(program, { io, configFor: (o) => configFor(io, o), clientFor: (o) => clientFor(io, o), apiOpts })
   return program
 }
 

@@ -7,10 +7,12 @@ import type { TestContext } from 'node:test'
 import { IoTClient } from '@aws-sdk/client-iot'
 import { NodeHttpHandler } from '@smithy/node-http-handler'
 import type { FastifyInstance } from 'fastify'
-import { createApp, createHttpServer, initPlatform } from '../../src/app.ts'
+import { createApp, createGatewayServer, createHttpServer, initPlatform } from '../../src/app.ts'
 import type { App } from '../../src/app.ts'
 import { loadConfig } from '../../src/config/index.ts'
 import type { Clock } from '../../src/core/index.ts'
+import { ROLE_INFO, roleTemplates } from '../../src/policy/index.ts'
+import type { RoleName } from '../../src/policy/index.ts'
 
 export interface TestPlatform {
   readonly app: App
@@ -25,13 +27,27 @@ export interface TestPlatform {
   iot (creds?: { accessKeyId: string, secretAccessKey: string }, opts?: { systemClockOffset?: number }): IoTClient
   /** Count of audit events (to assert that a refused request wrote nothing). */
   auditCount (): Promise<number>
+  /** The MQTT gateway, when started with `{ gateway: true }`. */
+  readonly gateway: Awaited<ReturnType<typeof createGatewayServer>> | undefined
+  readonly mqttPort: number
+  /** Provisions one device with a role template (thing + generated key + ACTIVE certificate + role policy). */
+  device (role: RoleName, thingName: string, attributes?: Record<string, string>): Promise<DeviceBundle>
+}
+
+export interface DeviceBundle {
+  readonly thingName: string
+  readonly certificateId: string
+  readonly certificateArn: string
+  readonly cert: string
+  readonly key: string
+  readonly ca: string
 }
 
 /**
  * A real platform for a test: temp data dir, SQLite file, keyring, CA made by `init`, HTTPS on 127.0.0.1:0.
  * Torn down (and the directory removed) when the test ends.
  */
-export async function startPlatform (t: TestContext, opts: { clock?: Clock, dataDir?: string, masterKey?: string, env?: Record<string, string> } = {}): Promise<TestPlatform> {
+export async function startPlatform (t: TestContext, opts: { clock?: Clock, dataDir?: string, masterKey?: string, env?: Record<string, string>, gateway?: boolean } = {}): Promise<TestPlatform> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'thingward-test-'))
   const masterKey = opts.masterKey ?? randomBytes(32).toString('base64')
   const config = loadConfig({ THINGWARD_MASTER_KEY: masterKey, THINGWARD_HTTP_PORT: '0', THINGWARD_MQTT_PORT: '0', THINGWARD_SQLITE_SYNCHRONOUS: 'NORMAL', ...opts.env }, {}, { dataDir })
@@ -42,10 +58,13 @@ export async function startPlatform (t: TestContext, opts: { clock?: Clock, data
   const address = http.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : 0
   const caPem = await app.certificates.caChainPem()
+  const gateway = opts.gateway === true ? await createGatewayServer(app, { housekeepingIntervalMs: 200 }) : undefined
+  const mqttPort = gateway === undefined ? 0 : (await gateway.start({ host: '127.0.0.1', port: 0 })).port
   const agent = new Agent({ ca: caPem, keepAlive: true })
   const clients: IoTClient[] = []
   t.after(async () => {
     for (const c of clients) c.destroy()
+    if (gateway !== undefined) await gateway.stop()
     agent.destroy()
     await http.close()
     await app.close()
@@ -63,5 +82,17 @@ export async function startPlatform (t: TestContext, opts: { clock?: Clock, data
       return client
     },
     async auditCount () { return (await app.audit.rows()).length },
+    gateway,
+    mqttPort,
+    async device (role, thingName, attributes = { building: '1', floor: '1' }) {
+      const caller = { actor: 'test' }
+      const policyName = `role-${role}`
+      if (await app.policies.getPolicy(policyName).then(() => true, () => false) === false) {
+        await app.policies.createPolicy(caller, policyName, roleTemplates({ region: config.region, accountId: config.accountId })[role])
+      }
+      await app.things.createThingType(caller, { thingTypeName: ROLE_INFO[role].thingType })
+      const [d] = await app.provisioning.provision(caller, { policyName, thingTypeName: ROLE_INFO[role].thingType, items: [{ thingName, attributes }] })
+      return { thingName, certificateId: d.certificateId, certificateArn: d.certificateArn, cert: d.certificatePem, key: d.privateKeyPem ?? '', ca: caPem }
+    },
   }
 }

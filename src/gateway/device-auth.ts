@@ -1,0 +1,131 @@
+import type { X509Certificate } from 'node:crypto'
+import type { ArnContext, Clock } from '../core/index.ts'
+import { iotArn } from '../core/index.ts'
+import type { Decision, PolicyChange, SessionDependencies } from '../policy/index.ts'
+import { affectsSession, buildSessionVariables, collectEffectivePolicies, compilePolicies, describeDecision } from '../policy/index.ts'
+import type { DeviceDirectory, DeviceIdentity } from '../registry/index.ts'
+import type {
+  AuthenticationResult, ConnectAttributes, ConnectionAuthenticator, ConnectionRequest, GatewayDecision, SessionAuthorizer,
+  SessionAuthorizerFactory, SessionContext, SessionPrincipal,
+} from './ports.ts'
+
+/** Lower-case hex of the DER's SHA-256: the certificate id (AWS style), from node's colon form. */
+export const certificateIdOf = (fingerprint256: string): string => fingerprint256.replace(/:/g, '').toLowerCase()
+
+/** Subject/issuer CN and serial, for the `iot:Certificate.*` policy variables (IoT DG `cert-policy-variables`). */
+function certificateAttributes (cert: X509Certificate): Record<string, string> {
+  const cn = (dn: string): string | undefined => /(?:^|\n)CN=([^\n]*)/.exec(dn)?.[1]
+  const out: Record<string, string> = { serialNumber: cert.serialNumber.toLowerCase() }
+  const s = cn(cert.subject)
+  const i = cn(cert.issuer)
+  if (s !== undefined) out.subjectCommonName = s
+  if (i !== undefined) out.issuerCommonName = i
+  return out
+}
+
+/**
+ * Authenticates every connection against the registry by certificate id (DESIGN.md §2.2): a resumed TLS session
+ * is looked up like a new one, so revocation cannot be bypassed; nothing positive is cached.
+ */
+export class RegistryAuthenticator implements ConnectionAuthenticator {
+  readonly #devices: DeviceDirectory
+  constructor (devices: DeviceDirectory) { this.#devices = devices }
+
+  async authenticate (req: ConnectionRequest): Promise<AuthenticationResult> {
+    const certificateId = certificateIdOf(req.fingerprint256)
+    const r = await this.#devices.identify(certificateId)
+    if (!r.ok) return { ok: false, reason: r.reason }
+    return {
+      ok: true,
+      principal: { id: r.identity.certificateArn, certificateId, thingName: r.identity.thing?.name, attributes: certificateAttributes(req.certificate) },
+    }
+  }
+}
+
+/** An authorizer that denies everything: the principal is no longer valid (revoked between connect and re-check). */
+const DENY_ALL_DECISION: GatewayDecision = Object.freeze({ allowed: false, reason: 'principal-invalid' })
+const DENY_ALL: SessionAuthorizer = {
+  authorizeConnect: () => DENY_ALL_DECISION,
+  authorizePublish: () => DENY_ALL_DECISION,
+  authorizeSubscribe: () => DENY_ALL_DECISION,
+  authorizeReceive: () => DENY_ALL_DECISION,
+}
+
+/**
+ * Compiles each session's policies once (certificate policies + its thing's group policies, ancestors included)
+ * with the session's policy variables bound, and answers the gateway's per-message questions from memory.
+ * Remembers what each session was built from so a registry change re-authorizes exactly the affected sessions.
+ */
+export class PolicyAuthorizerFactory implements SessionAuthorizerFactory {
+  readonly #devices: DeviceDirectory
+  readonly #arn: ArnContext
+  readonly #clock: Clock
+  readonly #deps = new WeakMap<SessionPrincipal, SessionDependencies>()
+
+  constructor (opts: { devices: DeviceDirectory, arn: ArnContext, clock: Clock }) {
+    this.#devices = opts.devices
+    this.#arn = opts.arn
+    this.#clock = opts.clock
+  }
+
+  async create (principal: SessionPrincipal, context: SessionContext): Promise<SessionAuthorizer> {
+    if (principal.certificateId === undefined) return DENY_ALL
+    // Re-identify: on re-authorization the thing attachment or status may have changed since CONNECT.
+    const r = await this.#devices.identify(principal.certificateId)
+    if (!r.ok) return DENY_ALL
+    const identity: DeviceIdentity = r.identity
+    const loaded = await this.#devices.policiesFor(identity)
+    const thing = identity.thing
+    const policies = collectEffectivePolicies({
+      certificatePolicies: loaded.certificatePolicies, thingGroups: loaded.thingGroups, thingName: thing?.name,
+      clientId: context.clientId, exclusiveThing: identity.exclusiveThing,
+    })
+    const attrs = principal.attributes ?? {}
+    const session = buildSessionVariables({
+      clientId: context.clientId,
+      thing: thing === undefined ? undefined : { name: thing.name, typeName: thing.typeName, attributes: thing.attributes },
+      exclusiveThing: identity.exclusiveThing,
+      sourceIp: context.sourceAddress,
+      certificate: {
+        subject: attrs.subjectCommonName === undefined ? undefined : { CommonName: [attrs.subjectCommonName] },
+        issuer: attrs.issuerCommonName === undefined ? undefined : { CommonName: [attrs.issuerCommonName] },
+        serialNumber: attrs.serialNumber,
+      },
+    })
+    this.#deps.set(principal, {
+      certificateId: identity.certificate.id, certificateArn: identity.certificateArn, thingName: thing?.name,
+      groupNames: new Set(loaded.thingGroups.map(g => g.groupName)), policyNames: new Set(policies.map(p => p.name)),
+    })
+    const compiled = compilePolicies(policies, session, { arn: this.#arn, clock: this.#clock })
+    // Decisions are a small set of frozen objects per compiled authorizer; map each once to the gateway's shape so
+    // the per-message path allocates nothing.
+    const shaped = new WeakMap<Decision, GatewayDecision>()
+    const toGateway = (d: Decision): GatewayDecision => {
+      let g = shaped.get(d)
+      if (g === undefined) {
+        g = Object.freeze({ allowed: d.allowed, reason: d.allowed ? undefined : (d.effect === 'explicitDeny' ? 'explicit-deny' : 'no-matching-statement'), statement: describeDecision(d) })
+        shaped.set(d, g)
+      }
+      return g
+    }
+    const clientArn = iotArn(this.#arn, 'client', context.clientId)
+    return {
+      authorizeConnect: (_a: ConnectAttributes) => toGateway(compiled.authorize('iot:Connect', clientArn)),
+      authorizePublish: (topic: string, retain: boolean) => {
+        const d = compiled.authorizeTopic('iot:Publish', topic)
+        // AWS: a retained publish needs iot:RetainPublish as well as iot:Publish.
+        return !d.allowed || !retain ? toGateway(d) : toGateway(compiled.authorizeTopic('iot:RetainPublish', topic))
+      },
+      authorizeSubscribe: (filter: string) => toGateway(compiled.authorize('iot:Subscribe', iotArn(this.#arn, 'topicfilter', filter))),
+      authorizeReceive: (topic: string) => toGateway(compiled.authorizeTopic('iot:Receive', topic)),
+    }
+  }
+
+  /** Whether a registry change may alter what the session built for `principal` may do. */
+  affects (principal: SessionPrincipal | undefined, change: PolicyChange): boolean {
+    if (principal === undefined) return false
+    const deps = this.#deps.get(principal)
+    // Unknown (still authenticating): re-check to be safe.
+    return deps === undefined ? true : affectsSession(change, deps)
+  }
+}
