@@ -22,6 +22,8 @@ export interface CliIo {
   readonly stdout: (s: string) => void
   readonly stderr: (s: string) => void
   readonly isTty: boolean
+  /** Sets the process exit code (a command that found problems exits non-zero). */
+  readonly setExitCode: (code: number) => void
   /** Registers a shutdown handler for SIGINT/SIGTERM. */
   readonly onShutdown: (fn: () => Promise<void>) => void
 }
@@ -155,7 +157,7 @@ export function buildProgram (io: CliIo): Command {
     await clientFor(io, o).call('DELETE', `/certificates/${seg(id)}`, { query: { forceDelete: o.force === true } })
   })
 
-  const policies = program.command('policies').description('policies')
+  const policies = program.command('policies').alias('policy').description('policies')
   apiOpts(policies.command('create <name> <file>')).action(async (name: string, file: string, o: Record<string, string>) => {
     print(io, await clientFor(io, o).call('POST', `/policies/${seg(name)}`, { body: { policyDocument: readFileSync(file, 'utf8') } }))
   })
@@ -168,6 +170,31 @@ export function buildProgram (io: CliIo): Command {
   apiOpts(policies.command('detach <name> <targetArn>')).action(async (name: string, target: string, o: Record<string, string>) => {
     await clientFor(io, o).call('POST', `/target-policies/${seg(name)}`, { body: { target } })
   })
+
+  apiOpts(policies.command('lint [name]')).option('--file <file>', 'lint a policy document not stored yet')
+    .description('over-permission and trap findings for a policy (exit 1 when any is high or critical)')
+    .action(async (name: string | undefined, o: { file?: string } & Record<string, string>) => {
+      const c = clientFor(io, o)
+      const r = o.file !== undefined
+        ? await c.call<{ findings: Array<{ id: string, severity: string, path: string, message: string }> }>('POST', '/thingward/policy-lint', { body: { policyDocument: readFileSync(o.file, 'utf8') } })
+        : await c.call<{ findings: Array<{ id: string, severity: string, path: string, message: string }> }>('GET', `/thingward/policies/${seg(name ?? '')}/lint`)
+      for (const f of r.findings) io.stdout(`${f.severity.padEnd(8)} ${f.id} ${f.path}: ${f.message}\n`)
+      if (r.findings.length === 0) io.stdout('no findings\n')
+      if (r.findings.some(f => f.severity === 'high' || f.severity === 'critical')) io.setExitCode(1)
+    })
+  apiOpts(policies.command('test <principalArn>')).description('TestAuthorization: would this principal be allowed, and which statement decides')
+    .requiredOption('--action <type>', 'PUBLISH, SUBSCRIBE, RECEIVE or CONNECT').requiredOption('--resource <arn...>', 'resource ARNs')
+    .option('--client-id <id>')
+    .action(async (principal: string, o: { action: string, resource: string[], clientId?: string } & Record<string, string>) => {
+      print(io, await clientFor(io, o).call('POST', '/test-authorization', { query: { clientId: o.clientId }, body: { principal, authInfos: [{ actionType: o.action.toUpperCase(), resources: o.resource }] } }))
+    })
+
+  apiOpts(program.command('blast-radius')).description('what share of the fleet each identity could reach, ranked').option('--top <n>', 'principals to list', '20').option('--json')
+    .action(async (o: { top: string, json?: boolean } & Record<string, string>) => {
+      const r = await clientFor(io, o).call<{ lines: string[] }>('GET', '/thingward/blast-radius', { query: { top: o.top } })
+      if (o.json === true) print(io, r)
+      else io.stdout(`${r.lines.join('\n')}\n`)
+    })
 
   const groups = program.command('groups').description('thing groups')
   apiOpts(groups.command('create <name>')).option('--parent <group>').action(async (name: string, o: { parent?: string } & Record<string, string>) => {

@@ -42,19 +42,35 @@ export class DeviceDirectory {
     return this.#d.storage.read(async (s) => {
       const c = await s.getCertificate(certificateId)
       if (c === undefined) return { ok: false, reason: 'certificate-unknown' }
-      if (c.status !== 'ACTIVE') return { ok: false, reason: `certificate-${c.status.toLowerCase()}` }
-      if (now < c.notBeforeMs) return { ok: false, reason: 'certificate-not-yet-valid' }
-      if (now > c.notAfterMs) return { ok: false, reason: 'certificate-expired' }
-      if (c.caId !== undefined) {
-        const ca = await s.getCaCertificate(c.caId)
-        if (ca === undefined || ca.status !== 'ACTIVE') return { ok: false, reason: 'ca-inactive' }
-      }
-      const arn = iotArn(this.#d.arn, 'cert', c.id)
-      const attachments = await s.listPrincipalThings(arn, { limit: 100 })
-      const chosen = attachments.find(a => a.type === 'EXCLUSIVE_THING') ?? attachments[0]
-      const thing = chosen === undefined ? undefined : await s.getThing(chosen.thingName)
-      return { ok: true, identity: { certificate: c, certificateArn: arn, thing, exclusiveThing: chosen?.type === 'EXCLUSIVE_THING' } }
+      return this.#check(s, c, now)
     })
+  }
+
+  /** The identity of a certificate whatever its status (for TestAuthorization and analysis), or undefined. */
+  async describe (certificateId: string): Promise<DeviceIdentity | undefined> {
+    return this.#d.storage.read(async (s) => {
+      const c = await s.getCertificate(certificateId)
+      return c === undefined ? undefined : this.#identity(s, c)
+    })
+  }
+
+  async #check (s: RegistryStore, c: Certificate, now: number): Promise<IdentifyResult> {
+    if (c.status !== 'ACTIVE') return { ok: false, reason: `certificate-${c.status.toLowerCase()}` }
+    if (now < c.notBeforeMs) return { ok: false, reason: 'certificate-not-yet-valid' }
+    if (now > c.notAfterMs) return { ok: false, reason: 'certificate-expired' }
+    if (c.caId !== undefined) {
+      const ca = await s.getCaCertificate(c.caId)
+      if (ca === undefined || ca.status !== 'ACTIVE') return { ok: false, reason: 'ca-inactive' }
+    }
+    return { ok: true, identity: await this.#identity(s, c) }
+  }
+
+  async #identity (s: RegistryStore, c: Certificate): Promise<DeviceIdentity> {
+    const arn = iotArn(this.#d.arn, 'cert', c.id)
+    const attachments = await s.listPrincipalThings(arn, { limit: 100 })
+    const chosen = attachments.find(a => a.type === 'EXCLUSIVE_THING') ?? attachments[0]
+    const thing = chosen === undefined ? undefined : await s.getThing(chosen.thingName)
+    return { certificate: c, certificateArn: arn, thing, exclusiveThing: chosen?.type === 'EXCLUSIVE_THING' }
   }
 
   /** The certificate's policies and its thing's group policies (ancestors included), default versions. */

@@ -279,6 +279,14 @@ export const controlPlaneRoutes: FastifyPluginAsync<{ deps: HttpDeps }> = async 
     return compact({ things: page.items.map(p => p.thingName), nextToken: page.nextToken })
   })
 
+  // ---- TestAuthorization (AWS shape; our compiled evaluator explains each decision) ---------------------
+  app.post('/test-authorization', async (req) => {
+    const b = jsonBody(req)
+    return deps.authorization.testAuthorization({
+      principal: b.principal, authInfos: b.authInfos, clientId: qString(req, 'clientId'), policyNamesToAdd: b.policyNamesToAdd, policyNamesToSkip: b.policyNamesToSkip,
+    })
+  })
+
   // ---- Endpoint -----------------------------------------------------------------------------------------
   app.get('/endpoint', async (req) => {
     const type = qString(req, 'endpointType') ?? 'iot:Data-ATS'

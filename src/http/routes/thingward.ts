@@ -1,6 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { HttpDeps } from '../server.ts'
 import { jsonBody } from '../server.ts'
+import { qInt } from './shapes.ts'
+import { formatBlastRadiusReport } from '../../policy/index.ts'
 
 /** Thingward's own operations, under a prefix AWS does not use. */
 export const thingwardRoutes: FastifyPluginAsync<{ deps: HttpDeps }> = async (app, { deps }) => {
@@ -12,4 +14,15 @@ export const thingwardRoutes: FastifyPluginAsync<{ deps: HttpDeps }> = async (ap
   })
 
   app.get('/thingward/ca', async () => ({ caChainPem: await deps.certificates.caChainPem() }))
+
+  /** Policy lint: a stored policy's default version, or a document not stored yet. */
+  app.get('/thingward/policies/:policyName/lint', async (req) => deps.authorization.lint({ policyName: (req.params as Record<string, string>).policyName }))
+  app.post('/thingward/policy-lint', async (req) => deps.authorization.lint({ policyDocument: jsonBody(req).policyDocument }))
+
+  /** Fleet blast radius over the registry, principals ranked by reach (largest first). */
+  app.get('/thingward/blast-radius', async (req) => {
+    const top = qInt(req, 'top')
+    const report = await deps.authorization.blastRadius()
+    return { ...report, principals: top === undefined ? report.principals : report.principals.slice(0, top), lines: formatBlastRadiusReport(report, { top: top ?? 20 }) }
+  })
 }
