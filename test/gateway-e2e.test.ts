@@ -213,3 +213,39 @@ test('mosquitto_pub and mosquitto_sub with --cert/--key/--cafile from a provisio
   // A subscription the sensor's policy does not grant: mosquitto_sub reports the refusal and exits non-zero.
   await assert.rejects(run('mosquitto_sub', [...args, '-V', 'mqttv5', '-t', 'building/#', '-C', '1', '-W', '3']))
 })
+
+test('detaching the certificate from its thing closes the live session (Connect requires IsAttached), without its Will', async (t) => {
+  const p = await startPlatform(t, { gateway: true })
+  const obs = await observer(p, t)
+  const s1 = await p.device('temperature-sensor', 'temp-1')
+  const c = await connectDevice(p, s1, t, { will: { topic: own(s1, 'temperature'), payload: Buffer.from('offline'), qos: 1, retain: false } })
+  const disconnect = new Promise<number | undefined>(resolve => c.on('disconnect', (pk) => resolve(pk.reasonCode)))
+  const gone = closed(c)
+  await p.app.policies.detachThingPrincipal({ actor: 'test' }, 'temp-1', s1.certificateArn)
+  await gone
+  assert.equal(await disconnect, 0x87)
+  await barrier(obs.client, obs.inbox)
+  assert.deepEqual(obs.inbox.on(own(s1, 'temperature')), [])
+})
+
+test('moving a device into a thing group whose policy denies publishing narrows it at once', async (t) => {
+  const p = await startPlatform(t, { gateway: true })
+  const obs = await observer(p, t)
+  const s1 = await p.device('temperature-sensor', 'temp-1')
+  const c = await connectDevice(p, s1, t)
+  await c.publishAsync(own(s1, 'temperature'), 'before', { qos: 1 })
+  await obs.inbox.waitFor(own(s1, 'temperature'), 'before')
+  const caller = { actor: 'test' }
+  await p.app.things.createThingGroup(caller, { thingGroupName: 'quarantine' })
+  await p.app.policies.createPolicy(caller, 'deny-all', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'iot:Publish', Resource: '*' }] }))
+  await p.app.policies.attachPolicy(caller, 'deny-all', `${ARN}:thinggroup/quarantine`)
+  await p.app.things.addThingToThingGroup(caller, 'quarantine', 'temp-1')
+  for (let i = 0; i < 200; i++) {
+    const r = await c.publishAsync(own(s1, 'temperature'), `probe-${i}`, { qos: 1 }).then(() => 'ok', (e: { code?: number }) => e.code)
+    if (r === 0x87) break
+    await new Promise(res => setTimeout(res, 5))
+  }
+  await assert.rejects(c.publishAsync(own(s1, 'temperature'), 'after', { qos: 1 }), (e: Error & { code?: number }) => e.code === 0x87)
+  await barrier(obs.client, obs.inbox)
+  assert.deepEqual(obs.inbox.on(own(s1, 'temperature')).filter(m => m.payload === 'after'), [])
+})
