@@ -6,7 +6,7 @@ import {
   CertificateIssuer, OcspResponder, buildCrl, createCaHierarchy, generateKeyPair, parseCertificate, splitPemChain, verifyCaRegistration, verifyIssuedBy,
 } from '../pki/index.ts'
 import type { Caller, RegistryDeps } from './context.ts'
-import { decodeToken, encodeToken, pageSize } from './context.ts'
+import { auditChange, decodeToken, encodeToken, pageSize } from './context.ts'
 import type { RegistryStore, RegistryUnit } from './ports.ts'
 import type { CaCertificate, Certificate, CertificateMode, CertificateStatus, Page } from './types.ts'
 import { CERTIFICATE_STATUSES, CertificateStatus as Status } from './types.ts'
@@ -59,10 +59,6 @@ export class CertificateService {
   certArn (id: string): string { return iotArn(this.#d.arn, 'cert', id) }
   caArn (id: string): string { return iotArn(this.#d.arn, 'cacert', id) }
 
-  #audit (u: RegistryUnit, caller: Caller, action: string, target: string, details?: Record<string, unknown>): Promise<unknown> {
-    return u.audit.append({ action, actor: caller.actor, outcome: 'success', target, sourceIp: caller.sourceIp, requestId: caller.requestId, details })
-  }
-
   /** Whether `thingward init` has created the CA hierarchy. */
   async isInitialized (): Promise<boolean> {
     return (await this.#d.storage.read(s => s.getMeta(META_ISSUING))) !== undefined
@@ -85,7 +81,7 @@ export class CertificateService {
           notBeforeMs: info.notBeforeMs, notAfterMs: info.notAfterMs, createdMs: now, updatedMs: now, generation: 1,
         })
         await u.store.putMeta(meta, ca.certificateId)
-        await this.#audit(u, caller, 'pki.CreateCA', this.caArn(ca.certificateId), { role: meta === META_ROOT ? 'root' : 'issuing', algorithm: opts.algorithm })
+        await auditChange(u, caller, 'pki.CreateCA', this.caArn(ca.certificateId), { role: meta === META_ROOT ? 'root' : 'issuing', algorithm: opts.algorithm })
       }
       const issuer = new CertificateIssuer({ caCertPem: issuing.certPem, caPrivateKeyPkcs8Der: issuing.privateKeyPkcs8Der })
       const tlsKeys = generateKeyPair('EC-P256')
@@ -94,7 +90,7 @@ export class CertificateService {
       await u.store.putMeta(META_TLS_KEY, this.#d.keyring.encrypt(Buffer.from(tlsKeys.privateKeyPem), tlsKeyContext).toString('base64'))
       await u.store.putMeta(META_CRL_NUMBER, '0')
       await u.store.putRegistrationCode(randomBytes(32).toString('hex'), now)
-      await this.#audit(u, caller, 'pki.IssueServerCertificate', this.certArn(tls.certificateId), { dnsNames: opts.serverDnsNames, ipAddresses: opts.serverIps })
+      await auditChange(u, caller, 'pki.IssueServerCertificate', this.certArn(tls.certificateId), { dnsNames: opts.serverDnsNames, ipAddresses: opts.serverIps })
       return true
     })
     this.#issuer = undefined
@@ -166,7 +162,7 @@ export class CertificateService {
     await this.#d.storage.transaction(async (u) => {
       if (await u.store.getCertificate(cert.id) !== undefined) throw new AlreadyExistsError('certificate', cert.id, this.certArn(cert.id))
       await u.store.putCertificate(cert)
-      await this.#audit(u, caller, action, this.certArn(cert.id), { status: cert.status })
+      await auditChange(u, caller, action, this.certArn(cert.id), { status: cert.status })
     })
     return cert
   }
@@ -235,7 +231,7 @@ export class CertificateService {
       if (status === Status.Revoked && c.caId !== undefined) {
         await u.store.recordRevocation({ caId: c.caId, serialHex: c.serialHex, certificateId: c.id, revokedMs: now, reason: REASON_UNSPECIFIED, notAfterMs: c.notAfterMs })
       }
-      await this.#audit(u, caller, 'iot.UpdateCertificate', this.certArn(id), { from: c.status, to: status })
+      await auditChange(u, caller, 'iot.UpdateCertificate', this.certArn(id), { from: c.status, to: status })
       return updated
     })
     if (changed === undefined) return
@@ -258,7 +254,7 @@ export class CertificateService {
       if (policies.length > 0 && !forceDelete) throw new AppError('ERR_REGISTRY_DELETE_CONFLICT', 'the certificate has policies attached: detach them or use forceDelete', { certificateId: id })
       for (const p of policies) await u.store.detachPolicy(p, arn)
       await u.store.deleteCertificate(id)
-      await this.#audit(u, caller, 'iot.DeleteCertificate', arn, { forceDelete, policiesDetached: policies.length })
+      await auditChange(u, caller, 'iot.DeleteCertificate', arn, { forceDelete, policiesDetached: policies.length })
     })
     this.#d.events.publish({ type: 'certificate.deleted', certificateId: id })
   }
@@ -296,7 +292,7 @@ export class CertificateService {
         notBeforeMs: info.notBeforeMs, notAfterMs: info.notAfterMs, createdMs: now, updatedMs: now, generation: 1,
       }
       await u.store.putCaCertificate(rec)
-      await this.#audit(u, caller, 'iot.RegisterCACertificate', this.caArn(rec.id), { status: rec.status, certificateMode: mode })
+      await auditChange(u, caller, 'iot.RegisterCACertificate', this.caArn(rec.id), { status: rec.status, certificateMode: mode })
       return rec
     })
     this.#d.events.publish({ type: 'ca.registered', caCertificateId: ca.id })
@@ -333,7 +329,7 @@ export class CertificateService {
       const status = (newStatus ?? c.status) as CaCertificate['status']
       const autoRegistration = (newAutoRegistrationStatus ?? c.autoRegistration) as CaCertificate['autoRegistration']
       await u.store.putCaCertificate({ ...c, status, autoRegistration, updatedMs: this.#d.clock.nowMs(), generation: c.generation + 1 })
-      await this.#audit(u, caller, 'iot.UpdateCACertificate', this.caArn(id), { status, autoRegistration })
+      await auditChange(u, caller, 'iot.UpdateCACertificate', this.caArn(id), { status, autoRegistration })
       return status !== c.status ? status : undefined
     })
     if (changed !== undefined) this.#d.events.publish({ type: 'ca.status', caCertificateId: id, status: changed })
@@ -379,7 +375,7 @@ export class CertificateService {
       if (rec.status === 'REVOKED' && caId !== undefined) {
         await u.store.recordRevocation({ caId, serialHex: rec.serialHex, certificateId: rec.id, revokedMs: now, reason: REASON_UNSPECIFIED, notAfterMs: rec.notAfterMs })
       }
-      await this.#audit(u, caller, input.withoutCa ? 'iot.RegisterCertificateWithoutCA' : 'iot.RegisterCertificate', this.certArn(rec.id), { status: rec.status })
+      await auditChange(u, caller, input.withoutCa ? 'iot.RegisterCertificateWithoutCA' : 'iot.RegisterCertificate', this.certArn(rec.id), { status: rec.status })
       return rec
     })
     return cert

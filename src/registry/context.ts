@@ -1,5 +1,5 @@
 import type { ArnContext, Clock, EventBus } from '../core/index.ts'
-import type { RegistryStorage } from './ports.ts'
+import type { RegistryStorage, RegistryUnit } from './ports.ts'
 
 /** Who asked, for the audit record. */
 export interface Caller {
@@ -36,4 +36,9 @@ export function paginate<T> (rows: T[], limit: number, keyOf: (t: T) => string):
   if (rows.length <= limit) return { items: rows, nextToken: undefined }
   const items = rows.slice(0, limit)
   return { items, nextToken: encodeToken(keyOf(items[items.length - 1])) }
+}
+
+/** Appends the success event of a change inside its unit of work (the change and its event commit together). */
+export function auditChange (u: RegistryUnit, caller: Caller, action: string, target: string, details?: Record<string, unknown>): Promise<unknown> {
+  return u.audit.append({ action, actor: caller.actor, outcome: 'success', target, sourceIp: caller.sourceIp, requestId: caller.requestId, details })
 }

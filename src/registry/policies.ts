@@ -1,7 +1,7 @@
 import { AlreadyExistsError, AppError, InvalidRequestError, NotFoundError, iotArn, parseIotArn } from '../core/index.ts'
 import { parsePolicy } from '../policy/index.ts'
 import type { Caller, RegistryDeps } from './context.ts'
-import { decodeToken, pageSize, paginate } from './context.ts'
+import { auditChange, decodeToken, pageSize, paginate } from './context.ts'
 import type { RegistryUnit } from './ports.ts'
 import type { Page, Policy, PolicyVersion, ThingPrincipal, ThingPrincipalType } from './types.ts'
 import { checkName, checkPolicyName } from './validate.ts'
@@ -21,10 +21,6 @@ export class PolicyService {
 
   policyArn (name: string): string { return iotArn(this.#d.arn, 'policy', name) }
 
-  #audit (u: RegistryUnit, caller: Caller, action: string, target: string, details?: Record<string, unknown>): Promise<unknown> {
-    return u.audit.append({ action, actor: caller.actor, outcome: 'success', target, sourceIp: caller.sourceIp, requestId: caller.requestId, details })
-  }
-
   /** Validates with the policy engine (MalformedPolicyException naming the JSON path and rule). */
   #checkDocument (doc: unknown): string {
     if (typeof doc !== 'string' || doc.length === 0) throw new InvalidRequestError('policyDocument must be a non-empty string', { field: 'policyDocument' })
@@ -41,7 +37,7 @@ export class PolicyService {
       const policy: Policy = { name: policyName, defaultVersion: 1, nextVersion: 2, createdMs: now, updatedMs: now, generation: 1 }
       await u.store.putPolicy(policy)
       await u.store.putPolicyVersion({ policyName, version: 1, document: doc, createdMs: now })
-      await this.#audit(u, caller, 'iot.CreatePolicy', this.policyArn(policyName))
+      await auditChange(u, caller, 'iot.CreatePolicy', this.policyArn(policyName))
       return { policy, document: doc }
     })
   }
@@ -73,7 +69,7 @@ export class PolicyService {
       if (await u.store.countTargetsForPolicy(name) > 0) throw new AppError('ERR_REGISTRY_DELETE_CONFLICT', 'the policy is attached to one or more targets: detach it first', { policyName: name })
       if ((await u.store.listPolicyVersions(name)).length > 1) throw new AppError('ERR_REGISTRY_DELETE_CONFLICT', 'the policy has non-default versions: delete them first', { policyName: name })
       await u.store.deletePolicy(name)
-      await this.#audit(u, caller, 'iot.DeletePolicy', this.policyArn(name))
+      await auditChange(u, caller, 'iot.DeletePolicy', this.policyArn(name))
     })
   }
 
@@ -89,7 +85,7 @@ export class PolicyService {
       const version: PolicyVersion = { policyName: name, version: p.nextVersion, document: doc, createdMs: now }
       await u.store.putPolicyVersion(version)
       await u.store.putPolicy({ ...p, nextVersion: p.nextVersion + 1, defaultVersion: setAsDefault ? version.version : p.defaultVersion, updatedMs: now, generation: p.generation + 1 })
-      await this.#audit(u, caller, 'iot.CreatePolicyVersion', this.policyArn(name), { policyVersionId: String(version.version), setAsDefault })
+      await auditChange(u, caller, 'iot.CreatePolicyVersion', this.policyArn(name), { policyVersionId: String(version.version), setAsDefault })
       return { version, isDefault: setAsDefault }
     })
     if (setAsDefault) this.#d.events.publish({ type: 'policy.default-version', policyName: name, versionId: result.version.version })
@@ -127,7 +123,7 @@ export class PolicyService {
       if (p === undefined) throw new NotFoundError('policy', name)
       if (await u.store.getPolicyVersion(name, v) === undefined) throw new NotFoundError('policy version', `${name}:${versionId}`)
       await u.store.putPolicy({ ...p, defaultVersion: v, updatedMs: this.#d.clock.nowMs(), generation: p.generation + 1 })
-      await this.#audit(u, caller, 'iot.SetDefaultPolicyVersion', this.policyArn(name), { policyVersionId: versionId })
+      await auditChange(u, caller, 'iot.SetDefaultPolicyVersion', this.policyArn(name), { policyVersionId: versionId })
     })
     this.#d.events.publish({ type: 'policy.default-version', policyName: name, versionId: v })
   }
@@ -141,7 +137,7 @@ export class PolicyService {
       if (await u.store.getPolicyVersion(name, v) === undefined) throw new NotFoundError('policy version', `${name}:${versionId}`)
       if (p.defaultVersion === v) throw new AppError('ERR_REGISTRY_DELETE_CONFLICT', 'the default version of a policy cannot be deleted', { policyName: name })
       await u.store.deletePolicyVersion(name, v)
-      await this.#audit(u, caller, 'iot.DeletePolicyVersion', this.policyArn(name), { policyVersionId: versionId })
+      await auditChange(u, caller, 'iot.DeletePolicyVersion', this.policyArn(name), { policyVersionId: versionId })
     })
   }
 
@@ -166,7 +162,7 @@ export class PolicyService {
       const max = kind === 'cert' ? MAX_POLICIES_PER_CERT : MAX_POLICIES_PER_GROUP
       if (current.length >= max) throw new AppError('ERR_REGISTRY_LIMIT_EXCEEDED', `at most ${max} policies can be attached to this target`, { target })
       await u.store.attachPolicy(policyName, target, this.#d.clock.nowMs())
-      await this.#audit(u, caller, 'iot.AttachPolicy', this.policyArn(policyName), { target })
+      await auditChange(u, caller, 'iot.AttachPolicy', this.policyArn(policyName), { target })
       return target
     })
     this.#d.events.publish({ type: 'policy.attachment', policyName, target: attached, attached: true })
@@ -177,7 +173,7 @@ export class PolicyService {
       if (await u.store.getPolicy(policyName) === undefined) throw new NotFoundError('policy', policyName)
       if (typeof targetIn !== 'string' || parseIotArn(targetIn) === undefined) throw new InvalidRequestError('target must be a certificate or thing group ARN', { field: 'target' })
       await u.store.detachPolicy(policyName, targetIn)
-      await this.#audit(u, caller, 'iot.DetachPolicy', this.policyArn(policyName), { target: targetIn })
+      await auditChange(u, caller, 'iot.DetachPolicy', this.policyArn(policyName), { target: targetIn })
       return targetIn
     })
     this.#d.events.publish({ type: 'policy.attachment', policyName, target, attached: false })
@@ -236,7 +232,7 @@ export class PolicyService {
       if (elsewhere.some(o => o.type === 'EXCLUSIVE_THING')) throw new InvalidRequestError('the principal is exclusively attached to another thing', { thingName })
       const rec: ThingPrincipal = { thingName, principal: p.principal, type, createdMs: this.#d.clock.nowMs() }
       await u.store.attachThingPrincipal(rec)
-      await this.#audit(u, caller, 'iot.AttachThingPrincipal', iotArn(this.#d.arn, 'thing', thingName), { principal: p.principal, thingPrincipalType: type })
+      await auditChange(u, caller, 'iot.AttachThingPrincipal', iotArn(this.#d.arn, 'thing', thingName), { principal: p.principal, thingPrincipalType: type })
     })
     this.#d.events.publish({ type: 'thing.principal', thingName, principal: p.principal, attached: true })
   }
@@ -247,7 +243,7 @@ export class PolicyService {
     await this.#d.storage.transaction(async (u) => {
       if (await u.store.getThing(thingName) === undefined) throw new NotFoundError('thing', thingName)
       await u.store.detachThingPrincipal(thingName, p.principal)
-      await this.#audit(u, caller, 'iot.DetachThingPrincipal', iotArn(this.#d.arn, 'thing', thingName), { principal: p.principal })
+      await auditChange(u, caller, 'iot.DetachThingPrincipal', iotArn(this.#d.arn, 'thing', thingName), { principal: p.principal })
     })
     this.#d.events.publish({ type: 'thing.principal', thingName, principal: p.principal, attached: false })
   }

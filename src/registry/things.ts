@@ -1,6 +1,6 @@
 import { AlreadyExistsError, AppError, InvalidRequestError, NotFoundError, iotArn, newUuid } from '../core/index.ts'
 import type { Caller, RegistryDeps } from './context.ts'
-import { decodeToken, pageSize, paginate } from './context.ts'
+import { auditChange, decodeToken, pageSize, paginate } from './context.ts'
 import type { RegistryUnit, ThingFilter } from './ports.ts'
 import type { Page, Thing, ThingGroup, ThingType } from './types.ts'
 import { MAX_ATTRIBUTES_TYPED, MAX_ATTRIBUTES_UNTYPED, checkAttributes, checkName } from './validate.ts'
@@ -21,10 +21,6 @@ export class ThingService {
   readonly #d: RegistryDeps
   constructor (deps: RegistryDeps) { this.#d = deps }
 
-  #audit (u: RegistryUnit, caller: Caller, action: string, target: string, details?: Record<string, unknown>): Promise<unknown> {
-    return u.audit.append({ action, actor: caller.actor, outcome: 'success', target, sourceIp: caller.sourceIp, requestId: caller.requestId, details })
-  }
-
   thingArn (name: string): string { return iotArn(this.#d.arn, 'thing', name) }
   thingTypeArn (name: string): string { return iotArn(this.#d.arn, 'thingtype', name) }
   thingGroupArn (name: string): string { return iotArn(this.#d.arn, 'thinggroup', name) }
@@ -44,7 +40,7 @@ export class ThingService {
       const now = this.#d.clock.nowMs()
       const t: Thing = { name, id: newUuid(), typeName, attributes, version: 1, createdMs: now, updatedMs: now }
       await u.store.putThing(t)
-      await this.#audit(u, caller, 'iot.CreateThing', this.thingArn(name), { thingTypeName: typeName })
+      await auditChange(u, caller, 'iot.CreateThing', this.thingArn(name), { thingTypeName: typeName })
       return t
     })
     return thing
@@ -95,7 +91,7 @@ export class ThingService {
       }
       if (Object.keys(attributes).length > max) throw new InvalidRequestError(`at most ${max} attributes are allowed here`, { field: 'attributes' })
       await u.store.putThing({ ...t, typeName, attributes, version: t.version + 1, updatedMs: this.#d.clock.nowMs() })
-      await this.#audit(u, caller, 'iot.UpdateThing', this.thingArn(thingName))
+      await auditChange(u, caller, 'iot.UpdateThing', this.thingArn(thingName))
     })
     this.#d.events.publish({ type: 'thing.updated', thingName })
   }
@@ -113,7 +109,7 @@ export class ThingService {
         throw new InvalidRequestError('cannot delete a thing that has principals attached: detach them first', { thingName })
       }
       await u.store.deleteThing(thingName)
-      await this.#audit(u, caller, 'iot.DeleteThing', this.thingArn(thingName))
+      await auditChange(u, caller, 'iot.DeleteThing', this.thingArn(thingName))
       return true
     })
     if (deleted) this.#d.events.publish({ type: 'thing.deleted', thingName })
@@ -141,7 +137,7 @@ export class ThingService {
       }
       const t: ThingType = { name, id: newUuid(), description, searchableAttributes: searchable as string[], deprecated: false, deprecationMs: undefined, createdMs: this.#d.clock.nowMs() }
       await u.store.putThingType(t)
-      await this.#audit(u, caller, 'iot.CreateThingType', this.thingTypeArn(name))
+      await auditChange(u, caller, 'iot.CreateThingType', this.thingTypeArn(name))
       return t
     })
   }
@@ -168,7 +164,7 @@ export class ThingService {
       const t = await u.store.getThingType(name)
       if (t === undefined) throw new NotFoundError('thing type', name)
       await u.store.putThingType({ ...t, deprecated: !undo, deprecationMs: undo ? undefined : this.#d.clock.nowMs() })
-      await this.#audit(u, caller, 'iot.DeprecateThingType', this.thingTypeArn(name), { undoDeprecate: undo })
+      await auditChange(u, caller, 'iot.DeprecateThingType', this.thingTypeArn(name), { undoDeprecate: undo })
     })
   }
 
@@ -180,7 +176,7 @@ export class ThingService {
       if (!t.deprecated) throw new InvalidRequestError('a thing type must be deprecated before it can be deleted', { thingTypeName: name })
       if (await u.store.countThingsOfType(name) > 0) throw new InvalidRequestError('a thing type still used by things cannot be deleted', { thingTypeName: name })
       await u.store.deleteThingType(name)
-      await this.#audit(u, caller, 'iot.DeleteThingType', this.thingTypeArn(name))
+      await auditChange(u, caller, 'iot.DeleteThingType', this.thingTypeArn(name))
     })
   }
 
@@ -202,7 +198,7 @@ export class ThingService {
       }
       const g: ThingGroup = { name, id: newUuid(), parentName, description, attributes, version: 1, createdMs: this.#d.clock.nowMs() }
       await u.store.putThingGroup(g)
-      await this.#audit(u, caller, 'iot.CreateThingGroup', this.thingGroupArn(name), { parentGroupName: parentName })
+      await auditChange(u, caller, 'iot.CreateThingGroup', this.thingGroupArn(name), { parentGroupName: parentName })
       return g
     })
   }
@@ -251,7 +247,7 @@ export class ThingService {
       const description = input.description === undefined ? g.description : String(input.description)
       const version = g.version + 1
       await u.store.putThingGroup({ ...g, attributes, description, version })
-      await this.#audit(u, caller, 'iot.UpdateThingGroup', this.thingGroupArn(name))
+      await auditChange(u, caller, 'iot.UpdateThingGroup', this.thingGroupArn(name))
       return version
     })
   }
@@ -270,7 +266,7 @@ export class ThingService {
       }
       const m = await u.store.listThingsInGroup(name, { limit: 1_000_000 })
       await u.store.deleteThingGroup(name)
-      await this.#audit(u, caller, 'iot.DeleteThingGroup', this.thingGroupArn(name))
+      await auditChange(u, caller, 'iot.DeleteThingGroup', this.thingGroupArn(name))
       return m
     })
     for (const thingName of members) this.#d.events.publish({ type: 'thing.group', thingName, groupName: name, member: false })
@@ -316,7 +312,7 @@ export class ThingService {
         if (otherChain[0].name === root) throw new InvalidRequestError('a thing cannot be in two thing groups of the same hierarchy', { thingName, thingGroupName: groupName })
       }
       await u.store.addThingToGroup(groupName, thingName)
-      await this.#audit(u, caller, 'iot.AddThingToThingGroup', this.thingGroupArn(groupName), { thingName })
+      await auditChange(u, caller, 'iot.AddThingToThingGroup', this.thingGroupArn(groupName), { thingName })
       return true
     })
     if (added) this.#d.events.publish({ type: 'thing.group', thingName, groupName, member: true })
@@ -327,7 +323,7 @@ export class ThingService {
       if (await u.store.getThingGroup(groupName) === undefined) throw new NotFoundError('thing group', groupName)
       if (await u.store.getThing(thingName) === undefined) throw new NotFoundError('thing', thingName)
       await u.store.removeThingFromGroup(groupName, thingName)
-      await this.#audit(u, caller, 'iot.RemoveThingFromThingGroup', this.thingGroupArn(groupName), { thingName })
+      await auditChange(u, caller, 'iot.RemoveThingFromThingGroup', this.thingGroupArn(groupName), { thingName })
     })
     this.#d.events.publish({ type: 'thing.group', thingName, groupName, member: false })
   }
