@@ -7,7 +7,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 
 const ROOT = resolve(import.meta.dirname, '..', 'src')
-const DOMAIN = new Set(['policy', 'pki', 'kms', 'registry', 'shadow', 'audit', 'detect', 'posture'])
+const DOMAIN = new Set(['policy', 'pki', 'kms', 'registry', 'shadow', 'audit', 'detect', 'posture', 'iam', 'command']) // DESIGN.md §4 domain modules, plus iam (operators) and command (MFA-gated commands)
 const ADAPTERS = new Set(['gateway', 'http', 'cli', 'cluster'])
 const IO_MODULES = /^(node:)?(fs|fs\/promises|net|http|https|http2|tls|dgram|child_process|sqlite|worker_threads|cluster|readline)$/
 

@@ -3,16 +3,31 @@ import { readFileSync } from 'node:fs'
 import pino from 'pino'
 import type { Logger } from 'pino'
 import type { Config } from './config/index.ts'
-import type { Clock } from './core/index.ts'
+import type { ArnContext, Clock } from './core/index.ts'
 import { AppError, EventBus, systemClock } from './core/index.ts'
 import { buildHttp } from './http/server.ts'
 import { LocalKeyring } from './kms/index.ts'
 import {
-  AccessKeyService, CertificateService, DeviceDirectory, PolicyService, ProvisioningService, SYSTEM_CALLER, ThingService,
+  AuthorizationService, CertificateService, DeviceDirectory, PolicyService, ProvisioningService, SYSTEM_CALLER, ThingService,
 } from './registry/index.ts'
-import { Gateway, PolicyAuthorizerFactory, ReasonCode, RegistryAuthenticator } from './gateway/index.ts'
+import {
+  AccessKeyService, AuthThrottle, IamAuthenticator, IamAuthorizer, IamCacheState, IamService, StsService,
+} from './iam/index.ts'
+import type { IamDeps, IamServices } from './iam/index.ts'
+import { SqliteIamStorage } from './storage/sqlite/iam-store.ts'
+import {
+  Gateway, PolicyAuthorizerFactory, ReasonCode, RegistryAuthenticator, SHADOW_TOPIC_PREFIX, certificateIdOf, payloadSchemaValidator,
+  shadowTopicHandler,
+} from './gateway/index.ts'
+import { buildDeviceDataPlane } from './http/routes/data-plane.ts'
+import type { DataPlaneDeps, DeviceAuthorizer, DeviceDataPlane, MessagingPort } from './http/routes/data-plane.ts'
+import { PlatformMetrics } from './http/routes/health.ts'
+import type { Readiness } from './http/routes/health.ts'
+import { PayloadSchemaService, ShadowService } from './shadow/index.ts'
+import type { ShadowPublisher } from './shadow/index.ts'
+import { SqlitePayloadSchemaStorage, SqliteShadowStorage } from './storage/sqlite/shadow-store.ts'
 import type { AuditSink, GatewayAuditEvent } from './gateway/index.ts'
-import { isPolicyChange } from './policy/index.ts'
+import { buildSessionVariables, collectEffectivePolicies, compilePolicies, describeDecision, isPolicyChange } from './policy/index.ts'
 import type { AuditEventInput } from './audit/index.ts'
 import { AuditRecorder, AuditService, keyUseRecorder, RequestTracker } from './audit/index.ts'
 import type { AuditLogSource, AuditSinkPort, Scheduler } from './audit/index.ts'
@@ -40,8 +55,19 @@ export interface App {
   readonly policies: PolicyService
   readonly certificates: CertificateService
   readonly accessKeys: AccessKeyService
+  /** Operator identities: users, groups, roles, policies, access keys, MFA, STS sessions, authorization. */
+  readonly iam: IamServices
   readonly provisioning: ProvisioningService
   readonly devices: DeviceDirectory
+  /** Device shadows (issue #6), sealed with the keyring. */
+  readonly shadows: ShadowService
+  /** Payload schemas, compiled once, checked on every MQTT and HTTPS publish. */
+  readonly payloadSchemas: PayloadSchemaService
+  /** The Prometheus registry behind /metrics. */
+  readonly metrics: PlatformMetrics
+  /** The data plane's way to the MQTT gateway of this process (set while one runs). */
+  readonly dataPlane: DataPlaneLink
+  readonly authorization: AuthorizationService
   close (): Promise<void>
 }
 
@@ -56,7 +82,8 @@ export function createLogger (level: Config['logLevel']): Logger {
   return pino({
     level,
     redact: {
-      paths: ['req.headers.authorization', 'req.headers["x-amz-security-token"]', '*.secretAccessKey', '*.privateKeyPem', '*.PrivateKey', 'secretAccessKey', 'privateKeyPem'],
+      paths: ['req.headers.authorization', 'req.headers["x-amz-security-token"]', '*.secretAccessKey', '*.privateKeyPem', '*.PrivateKey', 'secretAccessKey', 'privateKeyPem', 'payload', '*.payload',
+        'password', '*.password', '*.sessionToken', '*.secretBase32', '*.recoveryCodes', '*.totpCode', '*.recoveryCode'],
       censor: '[redacted]',
     },
   })
@@ -83,13 +110,28 @@ export async function createApp (config: Config, opts: AppOptions = {}): Promise
     const events = new EventBus((err) => logger.error({ err }, 'domain event listener failed'))
     const deps: RegistryDeps = { storage: new SqliteRegistryStorage(db, audit), clock, events, arn: { region: config.region, accountId: config.accountId } }
     const certificates = new CertificateService({ ...deps, keyring, deviceValidityDays: config.pki.deviceValidityDays })
+    const dataPlane = new DataPlaneLink(logger)
+    const shadows = new ShadowService({ storage: new SqliteShadowStorage(db, audit), cipher: keyring, clock, arn: deps.arn, publisher: dataPlane.notifier,
+      onError: (err) => logger.error({ err }, 'shadow request failed') })
+    const payloadSchemas = new PayloadSchemaService({ storage: new SqlitePayloadSchemaStorage(db, audit), clock, arn: deps.arn })
+    const loadedSchemas = await payloadSchemas.load()
+    if (loadedSchemas.failed.length > 0) logger.warn({ schemas: loadedSchemas.failed }, 'stored payload schemas that no longer compile were skipped')
+    const metrics = new PlatformMetrics()
+    metrics.setSources({ shadows: () => shadows.metrics, payloadValidation: () => payloadSchemas.registry.stats, auditQueueDepth: () => auditLog.recorder.pending })
+    const devices = new DeviceDirectory(deps)
+    const iam = createIam({
+      storage: new SqliteIamStorage(db, audit), clock, arn: deps.arn, sealer: keyring, cache: new IamCacheState(),
+      record: async (e) => { await auditLog.record(e) },
+    })
     return {
-      config, logger, clock, events, db, keyring, audit, auditLog, certificates,
+      config, logger, clock, events, db, keyring, audit, auditLog, certificates, shadows, payloadSchemas, metrics, dataPlane,
       things: new ThingService(deps),
       policies: new PolicyService(deps),
-      accessKeys: new AccessKeyService({ ...deps, keyring }),
+      accessKeys: iam.accessKeys,
+      iam,
       provisioning: new ProvisioningService(deps, certificates),
-      devices: new DeviceDirectory(deps),
+      devices,
+      authorization: new AuthorizationService(deps, devices),
       async close () { try { await auditLog.close() } finally { db.close() } },
     }
   } catch (err) {
@@ -98,11 +140,22 @@ export async function createApp (config: Config, opts: AppOptions = {}): Promise
   }
 }
 
+/** The IAM services over one set of dependencies (issue #5). */
+export function createIam (deps: IamDeps): IamServices {
+  const authorizer = new IamAuthorizer(deps)
+  const accessKeys = new AccessKeyService(deps)
+  const sts = new StsService(deps, authorizer, new AuthThrottle(deps.clock))
+  const authenticator = new IamAuthenticator({ accessKeys, sts, authorizer, throttle: new AuthThrottle(deps.clock), arn: deps.arn, record: deps.record })
+  return { users: new IamService(deps), accessKeys, sts, authorizer, authenticator }
+}
+
 /**
- * First-run setup (`thingward init`): CA hierarchy, TLS server certificate and the first admin access key. The
- * key is returned once; a second run creates nothing and returns undefined.
+ * First-run setup (`thingward init`): CA hierarchy, TLS server certificate, and the first administrator: an IAM
+ * user (default `admin`) holding the built-in admin role, with one access key. The user has no password (there is
+ * no default password anywhere): set one with `thingward iam users set-password`, and password sign-in enrolls
+ * TOTP at first use. The key is returned once; a second run creates nothing and returns undefined.
  */
-export async function initPlatform (app: App): Promise<{ accessKeyId: string, secretAccessKey: string } | undefined> {
+export async function initPlatform (app: App, adminUserName = 'admin'): Promise<{ accessKeyId: string, secretAccessKey: string, userName: string } | undefined> {
   const hosts = ['localhost', ...app.config.publicHostnames.filter(h => !/^[\d.:]+$/.test(h))]
   const ips = ['127.0.0.1', '::1', ...app.config.publicHostnames.filter(h => /^[\d.:]+$/.test(h))]
   if (!['127.0.0.1', 'localhost', '::1', '0.0.0.0', '::'].includes(app.config.http.host)) {
@@ -112,7 +165,10 @@ export async function initPlatform (app: App): Promise<{ accessKeyId: string, se
     algorithm: app.config.pki.caAlgorithm, organization: app.config.pki.organization, serverDnsNames: hosts, serverIps: [...new Set(ips)],
   })
   if (!created) return undefined
-  return app.accessKeys.create(SYSTEM_CALLER, 'admin')
+  const existing = await app.iam.users.getUserRecord(adminUserName)
+  if (existing === undefined) await app.iam.users.createUser(SYSTEM_CALLER, { userName: adminUserName, roles: ['admin'] })
+  else await app.iam.users.assignRole(SYSTEM_CALLER, adminUserName, 'admin')
+  return { ...await app.accessKeys.create(SYSTEM_CALLER, adminUserName), userName: adminUserName }
 }
 
 /** The HTTPS/MQTT server credentials: user-supplied PEM files when configured, else ours (sealed in the store). */
@@ -132,11 +188,12 @@ export async function serverCredentials (app: App): Promise<{ certChainPem: stri
 export async function createHttpServer (app: App): Promise<FastifyInstance> {
   const tls = app.config.http.tls ? await serverCredentials(app) : undefined
   return buildHttp({
-    things: app.things, policies: app.policies, certificates: app.certificates, accessKeys: app.accessKeys, provisioning: app.provisioning,
+    things: app.things, policies: app.policies, certificates: app.certificates, accessKeys: app.accessKeys, iam: app.iam, provisioning: app.provisioning, authorization: app.authorization,
     clock: app.clock, region: app.config.region, accountId: app.config.accountId,
     mqttEndpoint: `${app.config.mqtt.host}:${app.config.mqtt.port}`,
     recordAudit: async (e) => { await app.auditLog.record(e) },
     audit: app.auditLog,
+    dataPlane: dataPlaneDeps(app), payloadSchemas: app.payloadSchemas, metrics: app.metrics, ready: () => readiness(app),
     logger: app.logger,
     bodyLimitBytes: app.config.http.bodyLimitBytes,
     https: tls === undefined ? undefined : { cert: tls.certChainPem, key: tls.keyPem, minVersion: app.config.tls.minVersion },
@@ -159,7 +216,7 @@ export function gatewayAuditEvent (e: GatewayAuditEvent): AuditEventInput {
  * A gateway audit sink that never blocks the event loop: events queue and are committed in batches, one
  * transaction per batch, in order.
  */
-function batchedGatewaySink (app: App): AuditSink & { flush (): Promise<void> } {
+function batchedGatewaySink (app: App): AuditSink & { flush (): Promise<void>, pending (): number } {
   let queue: AuditEventInput[] = []
   let running: Promise<void> | undefined
   const drain = async (): Promise<void> => {
@@ -176,6 +233,7 @@ function batchedGatewaySink (app: App): AuditSink & { flush (): Promise<void> } 
       if (running === undefined) running = new Promise<void>(resolve => setImmediate(resolve)).then(drain).catch((err: unknown) => { running = undefined; app.logger.error({ err }, 'gateway audit write failed') })
     },
     async flush () { while (running !== undefined) await running; if (queue.length > 0) await drain() },
+    pending: () => queue.length,
   }
 }
 
@@ -194,7 +252,12 @@ export async function createGatewayServer (app: App, opts: { housekeepingInterva
     authenticator: new RegistryAuthenticator(app.devices), authorizers, audit: sink, sessionStore: store, retainedStore: store,
     clock: app.clock, housekeepingIntervalMs: opts.housekeepingIntervalMs,
     onError: (err) => app.logger.error({ err }, 'gateway error'),
+    payloadValidator: payloadSchemaValidator(app.payloadSchemas),
   })
+  // Shadows ride the reserved topics, handled in the gateway itself; the data plane publishes through it.
+  const unhandleShadows = gateway.handleReserved(SHADOW_TOPIC_PREFIX, shadowTopicHandler(app.shadows, { onError: (err) => app.logger.error({ err }, 'shadow request failed') }))
+  app.dataPlane.attach(gateway)
+  app.metrics.setSources({ gateway: () => gateway.metrics, auditQueueDepth: () => app.auditLog.recorder.pending + sink.pending() })
   const reloadCas = (): void => {
     app.certificates.activeCaPems().then(pems => gateway.setTrustedCAs(pems), (err: unknown) => app.logger.error({ err }, 'reloading trusted CAs failed'))
   }
@@ -205,7 +268,13 @@ export async function createGatewayServer (app: App, opts: { housekeepingInterva
     switch (e.type) {
       case 'certificate.status':
         // MQTT 5 §3.14.2.1 DISCONNECT 0x98 "Administrative action"; no Will (the device did not just vanish).
-        if (e.status !== 'ACTIVE') gateway.closeSessionsForCertificate({ certificateId: e.certificateId }, ReasonCode.AdministrativeAction)
+        if (e.status !== 'ACTIVE') {
+          // The event is published right after the revocation committed: time until its sessions are closed.
+          const t0 = performance.now()
+          if (gateway.closeSessionsForCertificate({ certificateId: e.certificateId }, ReasonCode.AdministrativeAction) > 0) {
+            app.metrics.observeRevokeToDisconnect((performance.now() - t0) / 1000)
+          }
+        }
         break
       case 'certificate.deleted':
         gateway.closeSessionsForCertificate({ certificateId: e.certificateId }, ReasonCode.AdministrativeAction)
@@ -224,7 +293,7 @@ export async function createGatewayServer (app: App, opts: { housekeepingInterva
   })
   const stop = gateway.stop.bind(gateway)
   return Object.assign(gateway, {
-    async stop () { unsubscribe(); await stop(); await sink.flush() },
+    async stop () { unsubscribe(); unhandleShadows(); app.dataPlane.detach(gateway); await stop(); await sink.flush() },
     flushAudit: sink.flush,
   })
 }
@@ -269,5 +338,128 @@ export function createAuditSink (spec: AuditSinkSpec): AuditSinkPort {
     case 'file': return new FileAuditSink(spec.path)
     case 'syslog': return new SyslogTlsSink({ host: spec.host, port: spec.port, ca: spec.ca, cert: spec.cert, key: spec.key, hostname: spec.hostname }, String(process.pid))
     case 'webhook': return new WebhookAuditSink({ url: spec.url, ca: spec.ca, secret: spec.secret })
+  }
+}
+
+/**
+ * The data plane's link to the MQTT gateway running in this process (the HTTPS API is built before the gateway,
+ * and either may run alone): HTTPS Publish and retained-message reads go through it, and the shadow service
+ * publishes its /accepted, /delta and /documents messages through it. Without a gateway, publishes from the
+ * API are refused (503) and shadow notifications have nobody to reach.
+ */
+export class DataPlaneLink implements MessagingPort {
+  #gateway: Gateway | undefined = undefined
+  readonly #logger: Logger
+  constructor (logger: Logger) { this.#logger = logger }
+
+  attach (gateway: Gateway): void { this.#gateway = gateway }
+  detach (gateway: Gateway): void { if (this.#gateway === gateway) this.#gateway = undefined }
+  get attached (): boolean { return this.#gateway !== undefined }
+
+  #require (): Gateway {
+    const g = this.#gateway
+    if (g === undefined) throw new AppError('ERR_DATA_PLANE_UNAVAILABLE', 'the MQTT gateway is not running in this process')
+    return g
+  }
+
+  /** Shadow notifications: QoS 1 (capped by each subscription's granted QoS); dropped without a gateway. */
+  readonly notifier: ShadowPublisher = {
+    publish: (topic: string, payload: Buffer): void => {
+      try { this.#gateway?.publish({ topic, payload, qos: 1 }) } catch (err) { this.#logger.error({ err }, 'shadow notification failed') }
+    },
+  }
+
+  publish (m: Parameters<MessagingPort['publish']>[0]): void {
+    this.#require().publish({ topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, properties: m.properties, messageExpirySec: m.messageExpirySec })
+  }
+
+  retainedMessage (topic: string): ReturnType<MessagingPort['retainedMessage']> {
+    return this.#require().retainedMessage(topic)
+  }
+
+  retainedMessages (): ReturnType<MessagingPort['retainedMessages']> {
+    return this.#require().retainedMessages()
+  }
+}
+
+/** The data-plane routes' dependencies for an app. */
+function dataPlaneDeps (app: App): DataPlaneDeps {
+  return { shadows: app.shadows, payloadSchemas: app.payloadSchemas, messaging: app.dataPlane, recordAudit: async (e) => { await app.auditLog.record(e) } }
+}
+
+/** /readyz: the database answers and the audit log accepts events; the gateway's state is reported too. */
+async function readiness (app: App): Promise<Readiness> {
+  const checks: Record<string, string> = {}
+  try { await app.db.read(() => app.db.get('SELECT 1 AS ok')); checks.database = 'ok' } catch { checks.database = 'unavailable' }
+  checks.audit = app.auditLog.recorder.saturated ? 'saturated' : 'ok'
+  checks.gateway = app.dataPlane.attached ? 'running' : 'not-running'
+  return { ready: checks.database === 'ok' && checks.audit === 'ok', checks }
+}
+
+/**
+ * The device HTTPS endpoint (AWS: the data endpoint on 8443 with a client certificate): `POST /topics/{topic}`
+ * over mutual TLS, each request authenticated against the registry (revocation applies at once) and authorized
+ * with the device's compiled policies, exactly as the MQTT gateway does. Does not listen.
+ */
+export async function createDeviceHttpServer (app: App): Promise<DeviceDataPlane> {
+  const creds = await serverCredentials(app)
+  const arn = { region: app.config.region, accountId: app.config.accountId }
+  const server = await buildDeviceDataPlane({
+    dataPlane: dataPlaneDeps(app),
+    logger: app.logger,
+    arn,
+    tls: { cert: creds.certChainPem, key: creds.keyPem, ca: await app.certificates.activeCaPems(), minVersion: app.config.tls.minVersion },
+    authorizer: deviceHttpAuthorizer(app, arn),
+  })
+  const unsubscribe = app.events.subscribe((e) => {
+    if (e.type === 'ca.registered' || e.type === 'ca.status') {
+      app.certificates.activeCaPems().then(pems => server.setTrustedCAs(pems), (err: unknown) => app.logger.error({ err }, 'reloading trusted CAs failed'))
+    }
+  })
+  server.addHook('onClose', async () => { unsubscribe() })
+  return server
+}
+
+/**
+ * Device HTTPS authorization, per request: the certificate is looked up (ACTIVE, valid, CA ACTIVE — revocation
+ * applies at once), and the device's effective policies (certificate and thing-group policies, as the MQTT
+ * gateway's PolicyAuthorizerFactory collects them) are compiled with its session variables and must allow every
+ * permission the route table names. HTTPS has no MQTT client id: the thing name stands in for it, so
+ * `${iot:Connection.Thing.*}` variables bind as over MQTT (AWS documents them for MQTT/WSS only; our role
+ * templates grant iot:GetThingShadow with them).
+ */
+function deviceHttpAuthorizer (app: App, arn: ArnContext): DeviceAuthorizer {
+  const cn = (dn: string): string | undefined => /(?:^|\n)CN=([^\n]*)/.exec(dn)?.[1]
+  return {
+    async authorize ({ certificate, sourceIp, permissions }) {
+      const certificateId = certificateIdOf(certificate.fingerprint256)
+      const r = await app.devices.identify(certificateId)
+      if (!r.ok) return { allowed: false, reason: r.reason }
+      const identity = r.identity
+      const thing = identity.thing
+      const loaded = await app.devices.policiesFor(identity)
+      const clientId = thing?.name ?? certificateId
+      const policies = collectEffectivePolicies({
+        certificatePolicies: loaded.certificatePolicies, thingGroups: loaded.thingGroups, thingName: thing?.name, clientId, exclusiveThing: identity.exclusiveThing,
+      })
+      const subjectCn = cn(certificate.subject)
+      const issuerCn = cn(certificate.issuer)
+      const session = buildSessionVariables({
+        clientId, sourceIp, exclusiveThing: identity.exclusiveThing,
+        thing: thing === undefined ? undefined : { name: thing.name, typeName: thing.typeName, attributes: thing.attributes },
+        certificate: {
+          subject: subjectCn === undefined ? undefined : { CommonName: [subjectCn] },
+          issuer: issuerCn === undefined ? undefined : { CommonName: [issuerCn] },
+          serialNumber: certificate.serialNumber.toLowerCase(),
+        },
+      })
+      const compiled = compilePolicies(policies, session, { arn, clock: app.clock })
+      const base = { principalId: identity.certificateArn, ...(thing === undefined ? {} : { thingName: thing.name }) }
+      for (const p of permissions) {
+        const d = compiled.authorize(p.action, p.resource)
+        if (!d.allowed) return { allowed: false, ...base, reason: d.effect === 'explicitDeny' ? 'explicit-deny' : 'no-matching-statement', statement: describeDecision(d) }
+      }
+      return { allowed: true, ...base }
+    },
   }
 }

@@ -7,6 +7,8 @@ export interface ClientOptions {
   readonly region: string
   readonly accessKeyId: string
   readonly secretAccessKey: string
+  /** STS session token of temporary credentials (sent as X-Amz-Security-Token, signed). */
+  readonly sessionToken?: string
   /** PEM CA chain to trust for the API's certificate. */
   readonly ca?: string
 }
@@ -33,13 +35,15 @@ export class ApiClient {
   readonly #url: URL
   constructor (o: ClientOptions) { this.#o = o; this.#url = new URL(o.endpoint) }
 
-  async call<T = Record<string, unknown>> (method: string, path: string, opts: { query?: Record<string, string | number | boolean | undefined>, body?: unknown, headers?: Record<string, string> } = {}): Promise<T> {
+  async call<T = Record<string, unknown>> (method: string, path: string, opts: { query?: Record<string, string | number | boolean | undefined>, body?: unknown, headers?: Record<string, string>, unsigned?: boolean } = {}): Promise<T> {
     const q = Object.entries(opts.query ?? {}).filter(([, v]) => v !== undefined).map(([k, v]) => `${seg(k)}=${seg(String(v))}`).join('&')
     const body = opts.body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(opts.body))
-    const headers = signRequest({
+    const plain = { ...(opts.headers ?? {}), ...(body.length > 0 ? { 'content-type': 'application/json' } : {}) }
+    // `unsigned`: the password sign-in route, which authenticates by its body.
+    const headers = opts.unsigned === true ? { ...plain, host: this.#url.host } : signRequest({
       method, host: this.#url.host, path, query: q, body, region: this.#o.region, service: 'iot',
       accessKeyId: this.#o.accessKeyId, secretAccessKey: this.#o.secretAccessKey, nowMs: Date.now(),
-      headers: { ...(opts.headers ?? {}), ...(body.length > 0 ? { 'content-type': 'application/json' } : {}) },
+      headers: { ...plain, ...(this.#o.sessionToken === undefined ? {} : { 'x-amz-security-token': this.#o.sessionToken }) },
     })
     const secure = this.#url.protocol === 'https:'
     const res = await new Promise<{ status: number, headers: Record<string, string | string[] | undefined>, body: Buffer }>((resolve, reject) => {

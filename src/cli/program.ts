@@ -3,7 +3,7 @@ import { createPublicKey, X509Certificate } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import cliProgress from 'cli-progress'
-import { createApp, createGatewayServer, createHttpServer, initPlatform } from '../app.ts'
+import { createApp, createDeviceHttpServer, createGatewayServer, createHttpServer, initPlatform } from '../app.ts'
 import type { App } from '../app.ts'
 import type { Config } from '../config/index.ts'
 import { loadConfig } from '../config/index.ts'
@@ -14,6 +14,8 @@ import type { RoleName } from '../policy/index.ts'
 import { ApiClient, ApiError, seg } from './client.ts'
 import { writeFileAtomic } from './files.ts'
 import { registerAuditCommands } from './audit.ts'
+import { registerSchemaCommands } from './schemas.ts'
+import { registerIamCommands } from './iam.ts'
 
 /** What the CLI needs from its process; main.ts supplies the real ones (only it touches process.*). */
 export interface CliIo {
@@ -43,19 +45,21 @@ function configFor (io: CliIo, opts: { data?: string, dev?: boolean }): Config {
   return loadConfig(io.env, readConfigFile(io), { dataDir: opts.data, devMode: opts.dev === true ? true : undefined })
 }
 
-function clientFor (io: CliIo, o: object): ApiClient {
+function clientFor (io: CliIo, o: object, anonymous = false): ApiClient {
   const opts = o as { endpoint?: string, caFile?: string, data?: string }
   const env = io.env
-  const accessKeyId = env.THINGWARD_ACCESS_KEY_ID ?? env.AWS_ACCESS_KEY_ID
-  const secretAccessKey = env.THINGWARD_SECRET_ACCESS_KEY ?? env.AWS_SECRET_ACCESS_KEY
+  const accessKeyId = env.THINGWARD_ACCESS_KEY_ID ?? env.AWS_ACCESS_KEY_ID ?? (anonymous ? '' : undefined)
+  const secretAccessKey = env.THINGWARD_SECRET_ACCESS_KEY ?? env.AWS_SECRET_ACCESS_KEY ?? (anonymous ? '' : undefined)
+  // Temporary credentials (`thingward login`, STS) carry a session token.
+  const sessionToken = env.THINGWARD_SESSION_TOKEN ?? env.AWS_SESSION_TOKEN
   if (accessKeyId === undefined || secretAccessKey === undefined) {
-    throw new AppError('ERR_AUTH_MISSING', 'no credentials: set THINGWARD_ACCESS_KEY_ID and THINGWARD_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)')
+    throw new AppError('ERR_AUTH_MISSING', 'no credentials: set THINGWARD_ACCESS_KEY_ID and THINGWARD_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run thingward login')
   }
   const endpoint = opts.endpoint ?? env.THINGWARD_ENDPOINT ?? `https://127.0.0.1:${env.THINGWARD_HTTP_PORT ?? '8443'}`
   const dataDir = opts.data ?? env.THINGWARD_DATA_DIR ?? './data'
   const caFile = opts.caFile ?? env.THINGWARD_CA_FILE ?? join(resolve(io.cwd, dataDir), 'ca.pem')
   const ca = existsSync(caFile) ? readFileSync(caFile, 'utf8') : undefined
-  return new ApiClient({ endpoint, region: env.THINGWARD_REGION ?? env.AWS_REGION ?? 'local-1', accessKeyId, secretAccessKey, ca })
+  return new ApiClient({ endpoint, region: env.THINGWARD_REGION ?? env.AWS_REGION ?? 'local-1', accessKeyId, secretAccessKey, sessionToken, ca })
 }
 
 const print = (io: CliIo, v: unknown): void => { io.stdout(`${JSON.stringify(v, null, 2)}\n`) }
@@ -66,8 +70,8 @@ async function withApp<T> (io: CliIo, opts: { data?: string, dev?: boolean }, fn
 }
 
 /** Runs `thingward init` on an opened app; writes the public CA chain next to the database. */
-async function init (app: App): Promise<{ accessKeyId: string, secretAccessKey: string } | undefined> {
-  const creds = await initPlatform(app)
+async function init (app: App, adminUser?: string): Promise<{ accessKeyId: string, secretAccessKey: string, userName: string } | undefined> {
+  const creds = await initPlatform(app, adminUser)
   writeFileAtomic(join(app.config.dataDir, 'ca.pem'), await app.certificates.caChainPem(), 0o644)
   return creds
 }
@@ -81,11 +85,12 @@ export function buildProgram (io: CliIo): Command {
   const apiOpts = (c: Command): Command => c.option('--endpoint <url>', 'API endpoint (default https://127.0.0.1:8443 or THINGWARD_ENDPOINT)')
     .option('--ca-file <file>', 'CA chain to trust (default <data>/ca.pem or THINGWARD_CA_FILE)').addOption(dataOpt())
 
-  program.command('init').description('create the data directory, CA hierarchy and first admin access key (printed once)')
+  program.command('init').description('create the data directory, CA hierarchy and the first administrator: an IAM user with the admin role and one access key (printed once; no password until you set one)')
     .addOption(dataOpt()).option('--dev', 'development mode: generate the master key file if none is configured').option('--json', 'print JSON for scripts')
-    .action(async (o: { data?: string, dev?: boolean, json?: boolean }) => {
+    .option('--admin-user <name>', 'name of the first administrator', 'admin')
+    .action(async (o: { data?: string, dev?: boolean, json?: boolean, adminUser: string }) => {
       await withApp(io, o, async (app) => {
-        const creds = await init(app)
+        const creds = await init(app, o.adminUser)
         const caFile = resolve(io.cwd, app.config.dataDir, 'ca.pem')
         const endpoint = `https://${app.config.http.host}:${app.config.http.port}`
         if (creds === undefined) {
@@ -93,9 +98,9 @@ export function buildProgram (io: CliIo): Command {
           else io.stdout(`Already initialized in ${app.config.dataDir}; CA chain: ${caFile}\n`)
           return
         }
-        if (o.json === true) print(io, { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey, caFile, endpoint })
+        if (o.json === true) print(io, { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey, userName: creds.userName, caFile, endpoint })
         else {
-          io.stdout(`Initialized Thingward in ${app.config.dataDir}\n\nFirst admin access key (shown once; store it now):\n  THINGWARD_ACCESS_KEY_ID=${creds.accessKeyId}\n  THINGWARD_SECRET_ACCESS_KEY=${creds.secretAccessKey}\n\nCA chain for clients: ${caFile}\nAPI endpoint: ${endpoint}\n`)
+          io.stdout(`Initialized Thingward in ${app.config.dataDir}\n\nFirst administrator: IAM user ${creds.userName} (role admin). Access key (shown once; store it now):\n  THINGWARD_ACCESS_KEY_ID=${creds.accessKeyId}\n  THINGWARD_SECRET_ACCESS_KEY=${creds.secretAccessKey}\n\nFor password sign-in: thingward iam users set-password ${creds.userName} --password-file /dev/stdin (TOTP is enrolled at the first thingward login).\nCA chain for clients: ${caFile}\nAPI endpoint: ${endpoint}\n`)
         }
       })
     })
@@ -113,9 +118,16 @@ export function buildProgram (io: CliIo): Command {
         const address = await http.listen({ host: app.config.http.host, port: app.config.http.port })
         const gateway = await createGatewayServer(app)
         const mqtt = await gateway.start({ host: app.config.mqtt.host, port: app.config.mqtt.port })
+        // The devices' HTTPS data endpoint (mutual TLS: Publish and shadows with a client certificate), on the MQTT host.
+        const devicePort = io.env.THINGWARD_DEVICE_HTTPS_PORT
+        if (devicePort !== undefined && !(/^\d{1,5}$/.test(devicePort) && Number(devicePort) <= 65535)) {
+          throw new AppError('ERR_CONFIG_INVALID', 'invalid configuration: THINGWARD_DEVICE_HTTPS_PORT must be a port number', { setting: 'THINGWARD_DEVICE_HTTPS_PORT' })
+        }
+        const device = devicePort === undefined ? undefined : await createDeviceHttpServer(app)
+        const deviceAddress = device === undefined ? undefined : await device.listen({ host: app.config.mqtt.host, port: Number(devicePort) })
         const caFile = resolve(io.cwd, app.config.dataDir, 'ca.pem')
-        io.stdout(`Thingward API listening on ${address} (region ${app.config.region})\nMQTT gateway (mutual TLS) listening on mqtts://${mqtt.host}:${mqtt.port}\nCA chain for clients: ${caFile}\n`)
-        io.onShutdown(async () => { await gateway.stop(); await http.close(); await app.close() })
+        io.stdout(`Thingward API listening on ${address} (region ${app.config.region})\nMQTT gateway (mutual TLS) listening on mqtts://${mqtt.host}:${mqtt.port}\n${deviceAddress === undefined ? '' : `Device HTTPS endpoint (mutual TLS) listening on ${deviceAddress}\n`}CA chain for clients: ${caFile}\n`)
+        io.onShutdown(async () => { await device?.close(); await gateway.stop(); await http.close(); await app.close() })
       } catch (err) {
         await app.close()
         throw err
@@ -219,6 +231,8 @@ export function buildProgram (io: CliIo): Command {
     })
 
   registerAuditCommands(program, { io, configFor: (o) => configFor(io, o), clientFor: (o) => clientFor(io, o), apiOpts })
+  registerSchemaCommands(program, { io, clientFor: (o) => clientFor(io, o), apiOpts })
+  registerIamCommands(program, { io, clientFor: (o) => clientFor(io, o), anonymousClientFor: (o) => clientFor(io, o, true), apiOpts })
   return program
 }
 

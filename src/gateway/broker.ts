@@ -14,8 +14,8 @@ import { ConnectRateLimiter } from './limits.ts'
 import type { GatewayLimits } from './limits.ts'
 import type {
   AuditSink, ConnectionAuthenticator, GatewayAuditAction, GatewayAuditEvent, GatewayAuditOutcome, GatewayDecision, GrantedQoS,
-  MessageProperties, RetainedChange, RetainedStore, SessionAuthorizer, SessionAuthorizerFactory, SessionPrincipal,
-  SessionStore, StoredMessage, StoredSession,
+  MessageProperties, PayloadDecision, PayloadValidator, RetainedChange, RetainedStore, SessionAuthorizer, SessionAuthorizerFactory,
+  SessionPrincipal, SessionStore, StoredMessage, StoredSession,
 } from './ports.ts'
 import { GatewayAuditAction as Action, GatewayAuditOutcome as Outcome } from './ports.ts'
 import { connackCodeForV4, ReasonCode, ReasonString, SUBACK_FAILURE_V4 } from './reason-codes.ts'
@@ -102,6 +102,8 @@ export interface BrokerDeps {
   readonly audit: AuditSink | undefined
   readonly sessionStore: SessionStore | undefined
   readonly retainedStore: RetainedStore | undefined
+  /** Payload schemas: checked on every client PUBLISH after iot:Publish (see ports.ts PayloadValidator). */
+  readonly payloadValidator?: PayloadValidator
   readonly onError: (err: unknown) => void
 }
 
@@ -140,6 +142,8 @@ export class Broker {
   readonly #offline = new Set<Session>()
   readonly #trie = new SubscriptionTrie<Subscription>()
   readonly #retained = new RetainedIndex<RoutedMessage>()
+  /** When each retained message was stored (iot-data GetRetainedMessage `lastModifiedTime`); load time after a restart. */
+  readonly #retainedAtMs = new Map<string, number>()
   readonly #connectRate = new ConnectRateLimiter()
   readonly #reserved: Array<[string, ReservedTopicHandler]> = []
   #routeEpoch = 0
@@ -467,6 +471,21 @@ export class Broker {
       if (qos === 1) conn.puback(messageId, ReasonCode.NotAuthorized, ReasonString.NotAuthorized)
       return true
     }
+    // Payload schemas, after authorization (an unauthorized client learns nothing about them) and before the
+    // message is retained, routed or handled: a refused payload reaches nobody.
+    const pv = this.#deps.payloadValidator
+    if (pv !== undefined) {
+      let pd: PayloadDecision
+      try { pd = pv.validate(topic, payload) } catch (err) { this.#deps.onError(err); pd = DENY_ALL }
+      if (!pd.allowed) {
+        this.#deny('publish', pd)
+        this.audit(conn, Action.Publish, v5 ? Outcome.Denied : Outcome.Closed, pd.reason ?? 'payload-invalid', topic, v5 ? ReasonCode.PayloadFormatInvalid : undefined, pd.statement)
+        // MQTT 5 §3.4.2.1 PUBACK 0x99 Payload format invalid; 3.1.1 has no negative PUBACK: close, as for a denial.
+        if (!v5) { conn.close(undefined); return false }
+        if (qos === 1) conn.puback(messageId, ReasonCode.PayloadFormatInvalid, pd.reasonString)
+        return true
+      }
+    }
     const expirySec = props?.messageExpiryInterval
     const expiresAtMs = expirySec !== undefined && expirySec > 0 ? this.nowMs() + expirySec * 1000 : 0
     const message = new RoutedMessage(topic, payload, qos, retain, passthroughProperties(props), expiresAtMs, session)
@@ -496,13 +515,32 @@ export class Broker {
     if (message.payload.length === 0) {
       // [MQTT-3.3.1-10] [MQTT-3.3.1-11] a zero-byte retained message removes the retained message, and is not stored.
       if (this.#retained.delete(message.topic)) this.#op({ kind: 'retained', change: { topic: message.topic } })
+      this.#retainedAtMs.delete(message.topic)
       return true
     }
     if (this.#retained.size >= this.limits.maxRetainedMessages && this.#retained.get(message.topic) === undefined) return false
     // [MQTT-3.3.1-5] store the message, replacing any existing one for the topic.
     this.#retained.set(message.topic, message)
+    this.#retainedAtMs.set(message.topic, this.nowMs())
     this.#op({ kind: 'retained', change: { topic: message.topic, message: message.toStored() } })
     return true
+  }
+
+  /** The retained message of a topic (unexpired), with when it was stored. */
+  retainedMessage (topic: string): { message: StoredMessage, lastModifiedMs: number } | undefined {
+    const m = this.#retained.get(topic)
+    if (m === undefined || m.isExpired(this.nowMs())) return undefined
+    return { message: m.toStored(), lastModifiedMs: this.#retainedAtMs.get(topic) ?? 0 }
+  }
+
+  /** Every unexpired retained message's topic, payload size, QoS and store time (for ListRetainedMessages). */
+  retainedSummaries (): Array<{ topic: string, payloadSize: number, qos: GrantedQoS, lastModifiedMs: number }> {
+    const nowMs = this.nowMs()
+    const out: Array<{ topic: string, payloadSize: number, qos: GrantedQoS, lastModifiedMs: number }> = []
+    this.#retained.all((m) => {
+      if (!m.isExpired(nowMs)) out.push({ topic: m.topic, payloadSize: m.payload.length, qos: m.qos, lastModifiedMs: this.#retainedAtMs.get(m.topic) ?? 0 })
+    })
+    return out
   }
 
   /** Publishes a server-originated message (no iot:Publish check; iot:Receive applies per subscriber). */
@@ -1021,6 +1059,7 @@ export class Broker {
       for (const m of await rs.loadRetained()) {
         if (m.expiresAtMs !== undefined && m.expiresAtMs <= nowMs) continue
         this.#retained.set(m.topic, RoutedMessage.fromStored(m))
+        this.#retainedAtMs.set(m.topic, nowMs)
       }
     }
     const ss = this.#deps.sessionStore

@@ -17,7 +17,8 @@ import { Connection } from './connection.ts'
 import { DEFAULT_LIMITS } from './limits.ts'
 import type { GatewayLimits } from './limits.ts'
 import type {
-  AuditSink, ConnectionAuthenticator, RetainedStore, SessionAuthorizerFactory, SessionStore,
+  AuditSink, ConnectionAuthenticator, GrantedQoS, PayloadValidator, RetainedStore, SessionAuthorizerFactory, SessionStore,
+  StoredMessage,
 } from './ports.ts'
 import { GatewayAuditAction, GatewayAuditOutcome } from './ports.ts'
 import { ReasonCode } from './reason-codes.ts'
@@ -71,6 +72,8 @@ export interface GatewayOptions {
   readonly housekeepingIntervalMs?: number
   /** Unexpected errors (store failures, handler throws). Default: ignored. */
   readonly onError?: (err: unknown) => void
+  /** Payload schemas, checked on every device PUBLISH after iot:Publish (see ports.ts `PayloadValidator`). */
+  readonly payloadValidator?: PayloadValidator
 }
 
 /** Where the gateway listens. */
@@ -96,6 +99,27 @@ export interface GatewayMetricsSnapshot {
   readonly limitsExceeded: number
   /** Authorization denials keyed `{action}:{reason}`. */
   readonly denials: Readonly<Record<string, number>>
+  /** Live connections by MQTT protocol level (`4` = 3.1.1, `5` = 5.0). */
+  readonly connectionsByProtocol: Readonly<Record<'4' | '5', number>>
+  /** TLS handshake failures by cause (see `tlsFailureCause`). */
+  readonly tlsHandshakeFailuresByCause: Readonly<Record<string, number>>
+}
+
+/**
+ * A bounded label for a failed TLS handshake, from node's error code (OpenSSL alert names): what an operator
+ * needs to tell a device with the wrong CA from a scanner or a timeout, without the error text.
+ */
+export function tlsFailureCause (err: Error & { code?: unknown }): string {
+  const code = typeof err.code === 'string' ? err.code : ''
+  if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT' || /timed? ?out/i.test(err.message)) return 'timeout'
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'connection-reset'
+  if (/PEER_DID_NOT_RETURN_A_CERTIFICATE|NO_CERTIFICATE/.test(code)) return 'no-client-certificate'
+  if (/CERTIFICATE_EXPIRED|CERT_HAS_EXPIRED/.test(code)) return 'certificate-expired'
+  if (/UNKNOWN_CA|CERTIFICATE_VERIFY_FAILED|UNABLE_TO_GET_ISSUER|SELF_SIGNED|BAD_CERTIFICATE|UNSUPPORTED_CERTIFICATE|CERTIFICATE_UNKNOWN/.test(code)) return 'untrusted-certificate'
+  if (/UNSUPPORTED_PROTOCOL|WRONG_VERSION_NUMBER|PROTOCOL_VERSION|VERSION_TOO_LOW/.test(code)) return 'protocol-version'
+  if (/NO_SHARED_CIPHER|HANDSHAKE_FAILURE|NO_SUITABLE/.test(code)) return 'no-shared-cipher'
+  if (/HTTP_REQUEST|WRONG_VERSION|UNEXPECTED_MESSAGE|RECORD/.test(code)) return 'not-tls'
+  return 'other'
 }
 
 /** The MQTT device gateway. Construct in app.ts; `start()` loads stores and listens. */
@@ -105,6 +129,7 @@ export class Gateway {
   readonly #clock: Clock
   #tls: GatewayTlsMaterial
   #server: Server | undefined = undefined
+  readonly #tlsFailures = new Map<string, number>()
   #timer: NodeJS.Timeout | undefined = undefined
   #stopped = false
 
@@ -121,6 +146,7 @@ export class Gateway {
       audit: opts.audit,
       sessionStore: opts.sessionStore,
       retainedStore: opts.retainedStore,
+      payloadValidator: opts.payloadValidator,
       onError: opts.onError ?? (() => {}),
     })
   }
@@ -134,6 +160,8 @@ export class Gateway {
   /** Counters since start. */
   get metrics (): GatewayMetricsSnapshot {
     const m: GatewayMetrics = this.#broker.metrics
+    const byProtocol = { 4: 0, 5: 0 }
+    for (const s of this.#broker.sessions.values()) if (s.connected) byProtocol[s.protocolVersion]++
     return {
       connectionsActive: this.#broker.connectionCount,
       sessions: this.#broker.sessions.size,
@@ -149,6 +177,8 @@ export class Gateway {
       protocolErrors: m.protocolErrors,
       limitsExceeded: m.limitsExceeded,
       denials: Object.fromEntries(m.denials),
+      connectionsByProtocol: { 4: byProtocol[4], 5: byProtocol[5] },
+      tlsHandshakeFailuresByCause: Object.fromEntries(this.#tlsFailures),
     }
   }
 
@@ -168,8 +198,10 @@ export class Gateway {
       if (!socket.authorized) { socket.destroy(); return }
       this.#broker.accept(new Connection(socket, this.#broker, this.#clock.nowMs()))
     })
-    server.on('tlsClientError', (_err: Error, socket: TLSSocket) => {
+    server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
       this.#broker.metrics.tlsHandshakeFailures++
+      const cause = tlsFailureCause(err)
+      this.#tlsFailures.set(cause, (this.#tlsFailures.get(cause) ?? 0) + 1)
       this.#broker.metrics.connectionsRejected++
       this.#opts.audit?.record({
         action: GatewayAuditAction.Connect,
@@ -254,6 +286,16 @@ export class Gateway {
 
   /** Publishes a server-originated message (subject to each subscriber's iot:Receive). */
   publish (message: ServerMessage): void { this.#broker.publish(message) }
+
+  /** The retained message of a topic, with when it was stored (after a restart: when it was loaded). */
+  retainedMessage (topic: string): { message: StoredMessage, lastModifiedMs: number } | undefined {
+    return this.#broker.retainedMessage(topic)
+  }
+
+  /** Summaries of every retained message (topic, payload size, QoS, store time), in no particular order. */
+  retainedMessages (): Array<{ topic: string, payloadSize: number, qos: GrantedQoS, lastModifiedMs: number }> {
+    return this.#broker.retainedSummaries()
+  }
 
   /**
    * Closes one session's connection (v5 DISCONNECT `reasonCode`, default 0x98 Administrative action). The Will

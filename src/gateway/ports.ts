@@ -239,3 +239,20 @@ export interface GatewayAuditEvent {
 export interface AuditSink {
   record (event: GatewayAuditEvent): void
 }
+
+/**
+ * Publish-time payload check (payload schemas), run after iot:Publish is allowed and before the message is
+ * retained, routed or handed to a reserved-topic handler. `validate` runs on every PUBLISH: it must be
+ * synchronous, must not throw, and should return a shared object (no allocation) for the common "allowed" case.
+ * A refusal is MQTT 5 PUBACK 0x99 Payload format invalid with `reasonString`, or for MQTT 3.1.1 a closed
+ * connection (the gateway's denial rule); `reason` and `statement` go to the audit event.
+ */
+export interface PayloadValidator {
+  validate (topic: string, payload: Buffer): PayloadDecision
+}
+
+/** Outcome of {@link PayloadValidator.validate}: a {@link GatewayDecision} plus the v5 reason string for a refusal. */
+export interface PayloadDecision extends GatewayDecision {
+  /** Short fixed text for the v5 PUBACK Reason String (MQTT 5 §3.4.2.2.2); never the schema or payload. */
+  readonly reasonString?: string
+}

@@ -103,4 +103,99 @@ export const MIGRATIONS: readonly string[] = [
     updated_ms INTEGER NOT NULL
   );
 `,
+  // 3: audit search columns, signed digests, signing keys, stream cursors. The *_k columns hold a 53-bit hash of
+  // the name (audit-store.ts key53), which keeps the indexes small enough for 100k appends/s; every match is
+  // re-checked against the record. Rows written before this migration get their keys when the store opens.
+  // No time index: record times never decrease along seq, so a time bound is a binary search on the primary key.
+  // Actor and thing have thousands of values: their indexes lead with the 65,536-record block (seq >> 16), so a
+  // batch of appends touches a few index pages instead of one per device; a search walks the blocks in order.
+  `
+  ALTER TABLE audit_events ADD COLUMN actor_k INTEGER;
+  ALTER TABLE audit_events ADD COLUMN action_k INTEGER;
+  ALTER TABLE audit_events ADD COLUMN thing_k INTEGER;
+  ALTER TABLE audit_events ADD COLUMN outcome TEXT;
+  CREATE INDEX audit_events_actor ON audit_events(seq >> 16, actor_k);
+  CREATE INDEX audit_events_action ON audit_events(action_k);
+  CREATE INDEX audit_events_thing ON audit_events(seq >> 16, thing_k) WHERE thing_k IS NOT NULL;
+  CREATE INDEX audit_events_outcome ON audit_events(outcome) WHERE outcome <> 'success';
+
+  CREATE TABLE audit_digests (
+    digest_seq INTEGER PRIMARY KEY, to_seq INTEGER NOT NULL, signed_ms INTEGER NOT NULL,
+    body TEXT NOT NULL, hash TEXT NOT NULL, signature TEXT NOT NULL
+  );
+  CREATE TABLE audit_keys (
+    fingerprint TEXT PRIMARY KEY, public_key_pem TEXT NOT NULL, sealed_private BLOB,
+    created_ms INTEGER NOT NULL, retired_ms INTEGER
+  );
+  CREATE TABLE audit_cursors (name TEXT PRIMARY KEY, cursor TEXT NOT NULL, updated_ms INTEGER NOT NULL);
+  `,
+  // 4: device shadows (sealed documents; a row without `sealed` is a deleted shadow's tombstone, kept so that a
+  // shadow re-created within 48 hours continues its version) and payload schemas (issue #6).
+  `
+  CREATE TABLE shadows (
+    thing_name TEXT NOT NULL, shadow_name TEXT NOT NULL, version INTEGER NOT NULL, sealed BLOB,
+    updated_ms INTEGER NOT NULL, deleted_ms INTEGER, PRIMARY KEY (thing_name, shadow_name)
+  );
+  CREATE TABLE payload_schemas (
+    name TEXT PRIMARY KEY, topic_filter TEXT NOT NULL, schema_json TEXT NOT NULL, description TEXT,
+    version INTEGER NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL
+  );
+  `,
+  // 5: operator identities (issue #5): IAM users, groups, roles, policies and attachments, MFA devices, recovery
+  // codes, STS sessions, access-key last use. Built-in roles and policies are code, so assignments and attachments
+  // name them without a foreign key. Every access key existing before this migration was all-powerful: its owner
+  // becomes a user with the built-in admin role, so upgrades keep working.
+  `
+  CREATE TABLE iam_users (
+    name TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, created_ms INTEGER NOT NULL, tags TEXT NOT NULL,
+    password_hash TEXT, password_changed_ms INTEGER
+  );
+  CREATE TABLE iam_groups (name TEXT PRIMARY KEY, id TEXT NOT NULL, created_ms INTEGER NOT NULL);
+  CREATE TABLE iam_group_members (
+    group_name TEXT NOT NULL REFERENCES iam_groups(name) ON DELETE CASCADE,
+    user_name TEXT NOT NULL REFERENCES iam_users(name) ON DELETE CASCADE,
+    PRIMARY KEY (group_name, user_name)
+  );
+  CREATE INDEX iam_group_members_user ON iam_group_members(user_name);
+  CREATE TABLE iam_roles (
+    name TEXT PRIMARY KEY, id TEXT NOT NULL, description TEXT, trust_policy TEXT NOT NULL, max_session_sec INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL, tags TEXT NOT NULL
+  );
+  CREATE TABLE iam_user_roles (
+    user_name TEXT NOT NULL REFERENCES iam_users(name) ON DELETE CASCADE, role_name TEXT NOT NULL,
+    PRIMARY KEY (user_name, role_name)
+  );
+  CREATE INDEX iam_user_roles_role ON iam_user_roles(role_name);
+  CREATE TABLE iam_policies (
+    name TEXT PRIMARY KEY, id TEXT NOT NULL, description TEXT, document TEXT NOT NULL, version INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL
+  );
+  CREATE TABLE iam_attachments (
+    policy_name TEXT NOT NULL, target_type TEXT NOT NULL, target_name TEXT NOT NULL,
+    PRIMARY KEY (target_type, target_name, policy_name)
+  );
+  CREATE INDEX iam_attachments_policy ON iam_attachments(policy_name);
+  CREATE TABLE iam_mfa_devices (
+    user_name TEXT PRIMARY KEY REFERENCES iam_users(name) ON DELETE CASCADE, sealed_secret BLOB NOT NULL, status TEXT NOT NULL,
+    last_step INTEGER NOT NULL, created_ms INTEGER NOT NULL, enabled_ms INTEGER
+  );
+  CREATE TABLE iam_recovery_codes (
+    user_name TEXT NOT NULL REFERENCES iam_users(name) ON DELETE CASCADE, code_hash TEXT NOT NULL, created_ms INTEGER NOT NULL,
+    used_ms INTEGER, PRIMARY KEY (user_name, code_hash)
+  );
+  CREATE TABLE iam_sessions (
+    access_key_id TEXT PRIMARY KEY, sealed_secret BLOB NOT NULL, token_hash TEXT NOT NULL, principal_type TEXT NOT NULL,
+    principal_name TEXT NOT NULL, session_name TEXT, source_user TEXT, mfa INTEGER NOT NULL, mfa_ms INTEGER, origin TEXT NOT NULL,
+    created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, source_ip TEXT
+  );
+  CREATE INDEX iam_sessions_principal ON iam_sessions(principal_type, principal_name);
+  CREATE INDEX iam_sessions_source_user ON iam_sessions(source_user);
+  CREATE INDEX iam_sessions_expires ON iam_sessions(expires_ms);
+  ALTER TABLE access_keys ADD COLUMN last_used_service TEXT;
+  ALTER TABLE access_keys ADD COLUMN last_used_region TEXT;
+  CREATE INDEX access_keys_user ON access_keys(user_name, created_ms);
+  INSERT INTO iam_users (name, id, created_ms, tags)
+    SELECT user_name, 'AIDA' || substr(upper(hex(randomblob(9))), 1, 17), MIN(created_ms), '{}' FROM access_keys GROUP BY user_name;
+  INSERT INTO iam_user_roles (user_name, role_name) SELECT name, 'admin' FROM iam_users;
+  `,
 ]
