@@ -28,6 +28,7 @@ import type { ShadowPublisher } from './shadow/index.ts'
 import { SqlitePayloadSchemaStorage, SqliteShadowStorage } from './storage/sqlite/shadow-store.ts'
 import type { AuditSink, GatewayAuditEvent } from './gateway/index.ts'
 import { buildSessionVariables, collectEffectivePolicies, compilePolicies, describeDecision, isPolicyChange } from './policy/index.ts'
+import { COMMAND_KEYS_TOPIC, CommandService } from './command/index.ts'
 import type { AuditEventInput } from './audit/index.ts'
 import { AuditRecorder, AuditService, keyUseRecorder, RequestTracker } from './audit/index.ts'
 import type { AuditLogSource, AuditSinkPort, Scheduler } from './audit/index.ts'
@@ -68,6 +69,7 @@ export interface App {
   /** The data plane's way to the MQTT gateway of this process (set while one runs). */
   readonly dataPlane: DataPlaneLink
   readonly authorization: AuthorizationService
+  readonly commands: CommandService
   close (): Promise<void>
 }
 
@@ -119,6 +121,8 @@ export async function createApp (config: Config, opts: AppOptions = {}): Promise
     const metrics = new PlatformMetrics()
     metrics.setSources({ shadows: () => shadows.metrics, payloadValidation: () => payloadSchemas.registry.stats, auditQueueDepth: () => auditLog.recorder.pending })
     const devices = new DeviceDirectory(deps)
+    const commands = new CommandService({ storage: deps.storage, keyring, clock })
+    await commands.load()
     const iam = createIam({
       storage: new SqliteIamStorage(db, audit), clock, arn: deps.arn, sealer: keyring, cache: new IamCacheState(),
       record: async (e) => { await auditLog.record(e) },
@@ -132,6 +136,7 @@ export async function createApp (config: Config, opts: AppOptions = {}): Promise
       provisioning: new ProvisioningService(deps, certificates),
       devices,
       authorization: new AuthorizationService(deps, devices),
+      commands,
       async close () { try { await auditLog.close() } finally { db.close() } },
     }
   } catch (err) {
@@ -188,7 +193,7 @@ export async function serverCredentials (app: App): Promise<{ certChainPem: stri
 export async function createHttpServer (app: App): Promise<FastifyInstance> {
   const tls = app.config.http.tls ? await serverCredentials(app) : undefined
   return buildHttp({
-    things: app.things, policies: app.policies, certificates: app.certificates, accessKeys: app.accessKeys, iam: app.iam, provisioning: app.provisioning, authorization: app.authorization,
+    things: app.things, policies: app.policies, certificates: app.certificates, accessKeys: app.accessKeys, iam: app.iam, provisioning: app.provisioning, authorization: app.authorization, commands: app.commands,
     clock: app.clock, region: app.config.region, accountId: app.config.accountId,
     mqttEndpoint: `${app.config.mqtt.host}:${app.config.mqtt.port}`,
     recordAudit: async (e) => { await app.auditLog.record(e) },
@@ -245,7 +250,7 @@ function batchedGatewaySink (app: App): AuditSink & { flush (): Promise<void>, p
 export async function createGatewayServer (app: App, opts: { housekeepingIntervalMs?: number } = {}): Promise<Gateway & { flushAudit (): Promise<void> }> {
   const creds = await serverCredentials(app)
   const store = new SqliteGatewayStore(app.db, () => app.clock.nowMs())
-  const authorizers = new PolicyAuthorizerFactory({ devices: app.devices, arn: { region: app.config.region, accountId: app.config.accountId }, clock: app.clock })
+  const authorizers = new PolicyAuthorizerFactory({ devices: app.devices, arn: { region: app.config.region, accountId: app.config.accountId }, clock: app.clock, commands: app.commands })
   const sink = batchedGatewaySink(app)
   const gateway = new Gateway({
     tls: { cert: creds.certChainPem, key: creds.keyPem, ca: await app.certificates.activeCaPems() },
@@ -292,7 +297,14 @@ export async function createGatewayServer (app: App, opts: { housekeepingInterva
     }
   })
   const stop = gateway.stop.bind(gateway)
+  const start = gateway.start.bind(gateway)
   return Object.assign(gateway, {
+    async start (listen: Parameters<Gateway['start']>[0]) {
+      const address = await start(listen)
+      // Devices read the command verification keys (JWKS) from a retained message on a reserved topic.
+      gateway.publish({ topic: COMMAND_KEYS_TOPIC, payload: JSON.stringify(app.commands.jwks()), qos: 1, retain: true })
+      return address
+    },
     async stop () { unsubscribe(); unhandleShadows(); app.dataPlane.detach(gateway); await stop(); await sink.flush() },
     flushAudit: sink.flush,
   })
@@ -370,7 +382,7 @@ export class DataPlaneLink implements MessagingPort {
   }
 
   publish (m: Parameters<MessagingPort['publish']>[0]): void {
-    this.#require().publish({ topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, properties: m.properties, messageExpirySec: m.messageExpirySec })
+    this.#require().publish({ topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, properties: m.properties, messageExpirySec: m.messageExpirySec, v311Payload: m.v311Payload })
   }
 
   retainedMessage (topic: string): ReturnType<MessagingPort['retainedMessage']> {
@@ -384,7 +396,7 @@ export class DataPlaneLink implements MessagingPort {
 
 /** The data-plane routes' dependencies for an app. */
 function dataPlaneDeps (app: App): DataPlaneDeps {
-  return { shadows: app.shadows, payloadSchemas: app.payloadSchemas, messaging: app.dataPlane, recordAudit: async (e) => { await app.auditLog.record(e) } }
+  return { shadows: app.shadows, payloadSchemas: app.payloadSchemas, messaging: app.dataPlane, commands: app.commands, recordAudit: async (e) => { await app.auditLog.record(e) } }
 }
 
 /** /readyz: the database answers and the audit log accepts events; the gateway's state is reported too. */

@@ -133,10 +133,12 @@ test('Publish with the SDK: percent-encoded topic, MQTT 5 properties, QoS 1, ret
   assert.ok(typeof r.lastModifiedTime === 'number' && r.lastModifiedTime > Date.now() - 60_000)
   assert.deepEqual(JSON.parse(Buffer.from(r.userProperties ?? new Uint8Array()).toString()), [{ rev: '7' }])
   const listed = await iot.send(new ListRetainedMessagesCommand({}))
-  assert.deepEqual(listed.retainedTopics?.map(m => [m.topic, m.payloadSize, m.qos]), [['fleet/config/v1', 5, 1], ['fleet/config/v2', 6, 0]])
-  const first = await iot.send(new ListRetainedMessagesCommand({ maxResults: 1 }))
-  assert.deepEqual(first.retainedTopics?.map(m => m.topic), ['fleet/config/v1'])
-  assert.deepEqual((await iot.send(new ListRetainedMessagesCommand({ maxResults: 1, nextToken: first.nextToken }))).retainedTopics?.map(m => m.topic), ['fleet/config/v2'])
+  // The gateway's own retained message (the command verification keys) is listed too, first by topic order.
+  assert.deepEqual(listed.retainedTopics?.map(m => [m.topic, m.topic.startsWith('$thingward/') ? 'system' : m.payloadSize, m.qos]),
+    [['$thingward/command-keys', 'system', 1], ['fleet/config/v1', 5, 1], ['fleet/config/v2', 6, 0]])
+  const first = await iot.send(new ListRetainedMessagesCommand({ maxResults: 2 }))
+  assert.deepEqual(first.retainedTopics?.map(m => m.topic), ['$thingward/command-keys', 'fleet/config/v1'])
+  assert.deepEqual((await iot.send(new ListRetainedMessagesCommand({ maxResults: 2, nextToken: first.nextToken }))).retainedTopics?.map(m => m.topic), ['fleet/config/v2'])
   await assert.rejects(iot.send(new GetRetainedMessageCommand({ topic: 'fleet/none' })), errName('ResourceNotFoundException', 404))
 
   // A publish to a shadow request topic acts as the request, as over MQTT.

@@ -67,6 +67,11 @@ export interface ServerMessage {
   readonly properties?: MessageProperties
   /** MQTT 5 Message Expiry Interval in seconds. */
   readonly messageExpirySec?: number
+  /**
+   * The payload MQTT 3.1.1 subscribers get instead of `payload`, which has no properties to carry metadata in
+   * (used for MFA command tokens: a JSON envelope for 3.1.1 devices, a user property for MQTT 5 devices).
+   */
+  readonly v311Payload?: Buffer
 }
 
 /** Options for closing a session from the server side. */
@@ -549,7 +554,7 @@ export class Broker {
     if (problem !== undefined) throw new AppError('ERR_GATEWAY_TOPIC_INVALID', 'invalid topic name', { topic: m.topic, problem })
     const payload = typeof m.payload === 'string' ? Buffer.from(m.payload) : m.payload
     const expiresAtMs = m.messageExpirySec !== undefined && m.messageExpirySec > 0 ? this.nowMs() + m.messageExpirySec * 1000 : 0
-    const message = new RoutedMessage(m.topic, payload, m.qos ?? 0, m.retain === true, m.properties, expiresAtMs, undefined)
+    const message = new RoutedMessage(m.topic, payload, m.qos ?? 0, m.retain === true, m.properties, expiresAtMs, undefined, m.v311Payload)
     if (message.retain) this.#retain(message)
     this.route(message)
   }

@@ -4,6 +4,8 @@ import { iotArn } from '../core/index.ts'
 import type { Decision, PolicyChange, SessionDependencies } from '../policy/index.ts'
 import { affectsSession, buildSessionVariables, collectEffectivePolicies, compilePolicies, describeDecision } from '../policy/index.ts'
 import type { DeviceDirectory, DeviceIdentity } from '../registry/index.ts'
+import type { CommandService } from '../command/index.ts'
+import { COMMAND_KEYS_TOPIC } from '../command/index.ts'
 import type {
   AuthenticationResult, ConnectAttributes, ConnectionAuthenticator, ConnectionRequest, GatewayDecision, SessionAuthorizer,
   SessionAuthorizerFactory, SessionContext, SessionPrincipal,
@@ -42,6 +44,9 @@ export class RegistryAuthenticator implements ConnectionAuthenticator {
   }
 }
 
+const SENSITIVE_TOPIC_DECISION: GatewayDecision = Object.freeze({ allowed: false, reason: 'sensitive-topic', statement: 'sensitive command topic: operator commands with MFA only' })
+const PUBLIC_KEYS_DECISION: GatewayDecision = Object.freeze({ allowed: true, statement: 'public command verification keys' })
+
 /** An authorizer that denies everything: the principal is no longer valid (revoked between connect and re-check). */
 const DENY_ALL_DECISION: GatewayDecision = Object.freeze({ allowed: false, reason: 'principal-invalid' })
 const DENY_ALL: SessionAuthorizer = {
@@ -61,11 +66,13 @@ export class PolicyAuthorizerFactory implements SessionAuthorizerFactory {
   readonly #arn: ArnContext
   readonly #clock: Clock
   readonly #deps = new WeakMap<SessionPrincipal, SessionDependencies>()
+  readonly #commands: Pick<CommandService, 'isSensitive'> | undefined
 
-  constructor (opts: { devices: DeviceDirectory, arn: ArnContext, clock: Clock }) {
+  constructor (opts: { devices: DeviceDirectory, arn: ArnContext, clock: Clock, commands?: Pick<CommandService, 'isSensitive'> }) {
     this.#devices = opts.devices
     this.#arn = opts.arn
     this.#clock = opts.clock
+    this.#commands = opts.commands
   }
 
   async create (principal: SessionPrincipal, context: SessionContext): Promise<SessionAuthorizer> {
@@ -109,15 +116,20 @@ export class PolicyAuthorizerFactory implements SessionAuthorizerFactory {
       return g
     }
     const clientArn = iotArn(this.#arn, 'client', context.clientId)
+    const commands = this.#commands
     return {
       authorizeConnect: (_a: ConnectAttributes) => toGateway(compiled.authorize('iot:Connect', clientArn)),
       authorizePublish: (topic: string, retain: boolean) => {
+        // Sensitive command topics take MFA-backed operator commands only: no device publishes there, whatever
+        // its policy says.
+        if (commands !== undefined && commands.isSensitive(topic)) return SENSITIVE_TOPIC_DECISION
         const d = compiled.authorizeTopic('iot:Publish', topic)
         // AWS: a retained publish needs iot:RetainPublish as well as iot:Publish.
         return !d.allowed || !retain ? toGateway(d) : toGateway(compiled.authorizeTopic('iot:RetainPublish', topic))
       },
-      authorizeSubscribe: (filter: string) => toGateway(compiled.authorize('iot:Subscribe', iotArn(this.#arn, 'topicfilter', filter))),
-      authorizeReceive: (topic: string) => toGateway(compiled.authorizeTopic('iot:Receive', topic)),
+      // The command verification keys are public: every device may read them.
+      authorizeSubscribe: (filter: string) => filter === COMMAND_KEYS_TOPIC ? PUBLIC_KEYS_DECISION : toGateway(compiled.authorize('iot:Subscribe', iotArn(this.#arn, 'topicfilter', filter))),
+      authorizeReceive: (topic: string) => topic === COMMAND_KEYS_TOPIC ? PUBLIC_KEYS_DECISION : toGateway(compiled.authorizeTopic('iot:Receive', topic)),
     }
   }
 

@@ -28,10 +28,16 @@ export class RoutedMessage {
   readonly expiresAtMs: number
   /** Publishing session, for No Local (MQTT 5 §3.8.3.1); undefined for server-originated messages. */
   readonly origin: object | undefined
+  /**
+   * Payload for MQTT 3.1.1 subscribers when it differs (a server-originated command with its token in a JSON
+   * envelope). Not persisted: a stored copy carries `payload`, so a queued 3.1.1 command arrives without its
+   * token and the device refuses it (fail closed).
+   */
+  readonly v311Payload: Buffer | undefined
   #cache: Array<Buffer | undefined> | undefined = undefined
 
   constructor (topic: string, payload: Buffer, qos: GrantedQoS, retain: boolean, properties: MessageProperties | undefined,
-    expiresAtMs: number, origin: object | undefined) {
+    expiresAtMs: number, origin: object | undefined, v311Payload?: Buffer) {
     this.topic = topic
     this.payload = payload
     this.qos = qos
@@ -39,6 +45,7 @@ export class RoutedMessage {
     this.properties = properties
     this.expiresAtMs = expiresAtMs
     this.origin = origin
+    this.v311Payload = v311Payload
   }
 
   static fromStored (m: StoredMessage): RoutedMessage {
@@ -71,7 +78,8 @@ export class RoutedMessage {
       const cached = this.#cache?.[key]
       if (cached !== undefined) return qos === 0 ? cached : withPacketId(cached, messageId)
     }
-    const packet: IPublishPacket = { cmd: 'publish', topic: this.topic, payload: this.payload, qos, retain, dup }
+    const payload = version === 5 ? this.payload : (this.v311Payload ?? this.payload)
+    const packet: IPublishPacket = { cmd: 'publish', topic: this.topic, payload, qos, retain, dup }
     if (qos > 0) packet.messageId = messageId
     if (version === 5) {
       const props = this.#v5Properties(subscriptionIds, nowMs)

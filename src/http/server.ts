@@ -2,6 +2,7 @@ import Fastify from 'fastify'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { randomUUID } from 'node:crypto'
+import type { CommandService } from '../command/index.ts'
 import type { AuditEventInput, AuditService } from '../audit/index.ts'
 import { AppError, InvalidRequestError, TLS_CIPHERS, isRecord } from '../core/index.ts'
 import type { Clock } from '../core/index.ts'
@@ -44,6 +45,8 @@ export interface HttpDeps {
   readonly provisioning: ProvisioningService
   /** TestAuthorization, policy lint and blast radius. */
   readonly authorization: AuthorizationService
+  /** MFA-gated command topics. */
+  readonly commands?: CommandService
   readonly clock: Clock
   readonly region: string
   readonly accountId: string

@@ -11,6 +11,8 @@
  *   certificate, authorized by the same compiled per-device policy the MQTT gateway uses.
  */
 import Fastify from 'fastify'
+import type { CommandService } from '../../command/index.ts'
+import { COMMAND_TOKEN_PROPERTY } from '../../command/index.ts'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { X509Certificate } from 'node:crypto'
 import type { Server as TlsServer, TLSSocket } from 'node:tls'
@@ -85,7 +87,7 @@ export interface PublishProperties {
 /** The message bus the data plane publishes to and reads retained messages from (the MQTT gateway). */
 export interface MessagingPort {
   /** Publishes to MQTT subscribers (each subject to iot:Receive). Throws ERR_DATA_PLANE_UNAVAILABLE without a gateway. */
-  publish (m: { topic: string, payload: Buffer, qos: 0 | 1, retain: boolean, properties?: PublishProperties, messageExpirySec?: number }): void
+  publish (m: { topic: string, payload: Buffer, qos: 0 | 1, retain: boolean, properties?: PublishProperties, messageExpirySec?: number, v311Payload?: Buffer }): void
   retainedMessage (topic: string): { message: { topic: string, payload: Buffer, qos: 0 | 1, properties?: PublishProperties }, lastModifiedMs: number } | undefined
   retainedMessages (): Array<{ topic: string, payloadSize: number, qos: 0 | 1, lastModifiedMs: number }>
 }
@@ -98,6 +100,8 @@ export interface DataPlaneDeps {
   readonly messaging: MessagingPort
   /** Records a refused publish (schema or policy) in the audit log. */
   readonly recordAudit: (e: AuditEventInput) => Promise<void>
+  /** MFA-gated command topics (absent: no topic is sensitive). */
+  readonly commands?: Pick<CommandService, 'isSensitive' | 'issueToken'>
 }
 
 // ---- shared implementation -----------------------------------------------------------------------------------
@@ -139,7 +143,15 @@ function userPropertiesJson (p: Readonly<Record<string, string | readonly string
 }
 
 /** Who published, for audit events and the shadow service. */
-interface Publisher { readonly actor: string, readonly sourceIp: string, readonly requestId: string }
+interface Publisher {
+  readonly actor: string
+  readonly sourceIp: string
+  readonly requestId: string
+  /** An operator (SigV4) rather than a device (client certificate). */
+  readonly operator?: boolean
+  /** aws:MultiFactorAuthPresent of the operator's credentials. */
+  readonly mfa?: boolean
+}
 
 /**
  * Publish (iot-data `POST /topics/{topic}`): payload schema first (a refused payload reaches nobody), then either
@@ -185,10 +197,37 @@ async function publish (deps: DataPlaneDeps, req: FastifyRequest, who: Publisher
   }
   const messageExpiry = qInt(req, 'messageExpiry')
   if (messageExpiry !== undefined && messageExpiry < 0) throw new InvalidRequestError('messageExpiry must not be negative', { field: 'messageExpiry' })
+  const command = await commandToken(deps, topic, payload, retain, who)
+  const withToken: PublishProperties = command === undefined ? properties : { ...properties, userProperties: { ...(properties.userProperties ?? {}), [COMMAND_TOKEN_PROPERTY]: command.token } }
   deps.messaging.publish({
-    topic, payload, qos, retain, ...(Object.keys(properties).length === 0 ? {} : { properties }),
+    topic, payload, qos, retain, ...(Object.keys(withToken).length === 0 ? {} : { properties: withToken }),
     ...(messageExpiry === undefined ? {} : { messageExpirySec: messageExpiry }),
+    ...(command === undefined ? {} : { v311Payload: command.envelope }),
   })
+}
+
+/**
+ * MFA-gated commands (issue #5 §5): a publish to a sensitive topic filter needs operator credentials with MFA
+ * (aws:MultiFactorAuthPresent true) — devices never, whatever their policy. The message then carries a command
+ * token (JWS ES256 over operator, topic, payload hash, expiry ≤ 60 s): an MQTT 5 user property, or for MQTT 3.1.1
+ * devices a JSON envelope `{"commandToken", "payloadBase64"}`. Refusals are audited and change nothing.
+ */
+async function commandToken (deps: DataPlaneDeps, topic: string, payload: Buffer, retain: boolean, who: Publisher): Promise<{ token: string, envelope: Buffer } | undefined> {
+  const commands = deps.commands
+  if (commands === undefined || !commands.isSensitive(topic)) return undefined
+  const refuse = async (reason: string, message: string): Promise<never> => {
+    await deps.recordAudit({
+      action: 'iot.Publish', actor: who.actor, outcome: 'denied', target: topic, sourceIp: who.sourceIp, requestId: who.requestId,
+      errorCode: 'ERR_DATA_PLANE_FORBIDDEN', reason, statement: 'sensitive command topic: operator commands with MFA only',
+    })
+    throw new AppError('ERR_DATA_PLANE_FORBIDDEN', message, { topic })
+  }
+  if (who.operator !== true) return refuse('sensitive-topic-device', 'devices cannot publish to sensitive command topics')
+  if (who.mfa !== true) return refuse('mfa-required', 'publishing to a sensitive command topic requires credentials with MFA')
+  // A retained command would replay after its token expired: refuse rather than store it.
+  if (retain) return refuse('retained-command', 'commands to sensitive topics cannot be retained')
+  const token = commands.issueToken(who.actor, topic, payload)
+  return { token, envelope: Buffer.from(JSON.stringify({ commandToken: token, payloadBase64: payload.toString('base64') })) }
 }
 
 function sendJson (reply: FastifyReply, doc: unknown): FastifyReply {
@@ -304,7 +343,7 @@ function registerOperations (app: FastifyInstance, deps: DataPlaneDeps, arn: Arn
  * in `x-thingward-oldest-reported-age-seconds`.
  */
 export const dataPlaneRoutes: FastifyPluginAsync<{ dataPlane: DataPlaneDeps, arn: ArnContext }> = async (app, { dataPlane, arn }) => {
-  registerOperations(app, dataPlane, arn, async (req) => ({ actor: req.caller.actor, sourceIp: req.ip, requestId: req.id }), Object.keys(DATA_PLANE_OPERATIONS) as DataPlaneOperation[])
+  registerOperations(app, dataPlane, arn, async (req) => ({ actor: req.caller.actor, sourceIp: req.ip, requestId: req.id, operator: true, mfa: req.principal?.mfa === true }), Object.keys(DATA_PLANE_OPERATIONS) as DataPlaneOperation[])
 }
 
 // ---- the device endpoint (mutual TLS) -------------------------------------------------------------------------

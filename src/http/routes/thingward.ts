@@ -19,6 +19,14 @@ export const thingwardRoutes: FastifyPluginAsync<{ deps: HttpDeps }> = async (ap
   app.get('/thingward/policies/:policyName/lint', async (req) => deps.authorization.lint({ policyName: (req.params as Record<string, string>).policyName }))
   app.post('/thingward/policy-lint', async (req) => deps.authorization.lint({ policyDocument: jsonBody(req).policyDocument }))
 
+  /** MFA-gated command topics: the filters, and the public keys devices verify command tokens with. */
+  if (deps.commands !== undefined) {
+    const commands = deps.commands
+    app.get('/thingward/sensitive-topics', async () => ({ filters: commands.sensitiveFilters }))
+    app.put('/thingward/sensitive-topics', async (req) => ({ filters: await commands.setSensitiveFilters(req.caller, jsonBody(req).filters) }))
+    app.get('/thingward/command-keys', async () => commands.jwks())
+  }
+
   /** Fleet blast radius over the registry, principals ranked by reach (largest first). */
   app.get('/thingward/blast-radius', async (req) => {
     const top = qInt(req, 'top')
