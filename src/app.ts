@@ -193,7 +193,7 @@ export async function serverCredentials (app: App): Promise<{ certChainPem: stri
 export async function createHttpServer (app: App): Promise<FastifyInstance> {
   const tls = app.config.http.tls ? await serverCredentials(app) : undefined
   return buildHttp({
-    things: app.things, policies: app.policies, certificates: app.certificates, accessKeys: app.accessKeys, iam: app.iam, provisioning: app.provisioning, authorization: app.authorization, commands: app.commands,
+    things: app.things, policies: app.policies, certificates: app.certificates, iam: app.iam, provisioning: app.provisioning, authorization: app.authorization, commands: app.commands,
     clock: app.clock, region: app.config.region, accountId: app.config.accountId,
     mqttEndpoint: `${app.config.mqtt.host}:${app.config.mqtt.port}`,
     recordAudit: async (e) => { await app.auditLog.record(e) },

@@ -134,7 +134,7 @@ test('Publish with the SDK: percent-encoded topic, MQTT 5 properties, QoS 1, ret
   assert.deepEqual(JSON.parse(Buffer.from(r.userProperties ?? new Uint8Array()).toString()), [{ rev: '7' }])
   const listed = await iot.send(new ListRetainedMessagesCommand({}))
   // The gateway's own retained message (the command verification keys) is listed too, first by topic order.
-  assert.deepEqual(listed.retainedTopics?.map(m => [m.topic, m.topic.startsWith('$thingward/') ? 'system' : m.payloadSize, m.qos]),
+  assert.deepEqual(listed.retainedTopics?.map(m => [m.topic, (m.topic ?? '').startsWith('$thingward/') ? 'system' : m.payloadSize, m.qos]),
     [['$thingward/command-keys', 'system', 1], ['fleet/config/v1', 5, 1], ['fleet/config/v2', 6, 0]])
   const first = await iot.send(new ListRetainedMessagesCommand({ maxResults: 2 }))
   assert.deepEqual(first.retainedTopics?.map(m => m.topic), ['$thingward/command-keys', 'fleet/config/v1'])

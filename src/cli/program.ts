@@ -119,12 +119,9 @@ export function buildProgram (io: CliIo): Command {
         const gateway = await createGatewayServer(app)
         const mqtt = await gateway.start({ host: app.config.mqtt.host, port: app.config.mqtt.port })
         // The devices' HTTPS data endpoint (mutual TLS: Publish and shadows with a client certificate), on the MQTT host.
-        const devicePort = io.env.THINGWARD_DEVICE_HTTPS_PORT
-        if (devicePort !== undefined && !(/^\d{1,5}$/.test(devicePort) && Number(devicePort) <= 65535)) {
-          throw new AppError('ERR_CONFIG_INVALID', 'invalid configuration: THINGWARD_DEVICE_HTTPS_PORT must be a port number', { setting: 'THINGWARD_DEVICE_HTTPS_PORT' })
-        }
+        const devicePort = app.config.deviceHttps.port
         const device = devicePort === undefined ? undefined : await createDeviceHttpServer(app)
-        const deviceAddress = device === undefined ? undefined : await device.listen({ host: app.config.mqtt.host, port: Number(devicePort) })
+        const deviceAddress = device === undefined ? undefined : await device.listen({ host: app.config.mqtt.host, port: devicePort })
         const caFile = resolve(io.cwd, app.config.dataDir, 'ca.pem')
         io.stdout(`Thingward API listening on ${address} (region ${app.config.region})\nMQTT gateway (mutual TLS) listening on mqtts://${mqtt.host}:${mqtt.port}\n${deviceAddress === undefined ? '' : `Device HTTPS endpoint (mutual TLS) listening on ${deviceAddress}\n`}CA chain for clients: ${caFile}\n`)
         io.onShutdown(async () => { await device?.close(); await gateway.stop(); await http.close(); await app.close() })

@@ -8,6 +8,7 @@ test('defaults are the embedded, loopback-only platform', () => {
   assert.equal(c.dataDir, './data')
   assert.deepEqual(c.http, { host: '127.0.0.1', port: 8443, tls: true, bodyLimitBytes: 1_048_576 })
   assert.deepEqual(c.mqtt, { host: '127.0.0.1', port: 8883 })
+  assert.equal(c.deviceHttps.port, undefined)
   assert.equal(c.region, 'local-1')
   assert.equal(c.tls.minVersion, 'TLSv1.2')
   assert.equal(c.devMode, false)
@@ -24,6 +25,7 @@ test('environment overrides the file, and the file overrides defaults', () => {
 const refusals: Array<[string, Record<string, string>, unknown, RegExp]> = [
   ['a port out of range', { THINGWARD_HTTP_PORT: '70000' }, {}, /THINGWARD_HTTP_PORT.*port number/],
   ['a non-numeric port', { THINGWARD_MQTT_PORT: 'abc' }, {}, /THINGWARD_MQTT_PORT/],
+  ['a bad device HTTPS port', { THINGWARD_DEVICE_HTTPS_PORT: '99999' }, {}, /THINGWARD_DEVICE_HTTPS_PORT/],
   ['TLS 1.1', { THINGWARD_TLS_MIN_VERSION: 'TLSv1.1' }, {}, /TLSv1.2 or TLSv1.3/],
   ['plaintext API on a public address', { THINGWARD_HTTP_TLS: 'false', THINGWARD_HTTP_HOST: '0.0.0.0' }, {}, /plaintext API is allowed only on a loopback/],
   ['a bad region', { THINGWARD_REGION: 'Bad Region' }, {}, /THINGWARD_REGION/],

@@ -8,6 +8,8 @@ export interface Config {
   readonly accountId: string
   readonly http: { readonly host: string, readonly port: number, readonly tls: boolean, readonly bodyLimitBytes: number }
   readonly mqtt: { readonly host: string, readonly port: number }
+  /** The devices' HTTPS data endpoint (mutual TLS, on the MQTT host); off unless a port is set. */
+  readonly deviceHttps: { readonly port: number | undefined }
   /** A user-supplied server certificate chain and key (PEM files) instead of one from our CA. */
   readonly tls: { readonly minVersion: 'TLSv1.2' | 'TLSv1.3', readonly certFile: string | undefined, readonly keyFile: string | undefined }
   /** Extra host names and addresses for the server certificate's SANs. */
@@ -79,6 +81,8 @@ export function loadConfig (env: Readonly<Record<string, string | undefined>>, f
   if (!Number.isInteger(bodyLimit) || bodyLimit < 1024 || bodyLimit > 64 * 1_048_576) p.add('THINGWARD_HTTP_BODY_LIMIT_BYTES / http.bodyLimitBytes', 'must be an integer from 1024 to 67108864')
   const mqttHost = text(p, 'THINGWARD_MQTT_HOST / mqtt.host', pick('THINGWARD_MQTT_HOST', 'mqtt.host'), '127.0.0.1')
   const mqttPort = port(p, 'THINGWARD_MQTT_PORT / mqtt.port', pick('THINGWARD_MQTT_PORT', 'mqtt.port'), 8883)
+  const devicePortRaw = pick('THINGWARD_DEVICE_HTTPS_PORT', 'deviceHttps.port')
+  const devicePort = devicePortRaw === undefined ? undefined : port(p, 'THINGWARD_DEVICE_HTTPS_PORT / deviceHttps.port', devicePortRaw, 0)
   const minVersionRaw = pick('THINGWARD_TLS_MIN_VERSION', 'tls.minVersion')
   if (minVersionRaw !== undefined && minVersionRaw !== 'TLSv1.2' && minVersionRaw !== 'TLSv1.3') {
     p.add('THINGWARD_TLS_MIN_VERSION / tls.minVersion', 'must be TLSv1.2 or TLSv1.3: older protocol versions are refused')
@@ -114,6 +118,7 @@ export function loadConfig (env: Readonly<Record<string, string | undefined>>, f
     accountId,
     http: { host: httpHost, port: httpPort, tls: httpTls, bodyLimitBytes: bodyLimit },
     mqtt: { host: mqttHost, port: mqttPort },
+    deviceHttps: { port: devicePort },
     tls: { minVersion, certFile, keyFile },
     publicHostnames,
     pki: { caAlgorithm, deviceValidityDays, organization },

@@ -7,7 +7,7 @@ import type { AuditEventInput, AuditService } from '../audit/index.ts'
 import { AppError, InvalidRequestError, TLS_CIPHERS, isRecord } from '../core/index.ts'
 import type { Clock } from '../core/index.ts'
 import type { AuthorizationService, Caller, CertificateService, PolicyService, ProvisioningService, ThingService } from '../registry/index.ts'
-import type { AccessKeyService, IamServices, Principal } from '../iam/index.ts'
+import type { IamServices, Principal } from '../iam/index.ts'
 import { authorizeRequest, routeAuthorization, trackRoutes } from './authorization.ts'
 import { iamRoutes } from './routes/iam.ts'
 import { stsRoutes } from './routes/sts.ts'
@@ -39,7 +39,6 @@ export interface HttpDeps {
   readonly things: ThingService
   readonly policies: PolicyService
   readonly certificates: CertificateService
-  readonly accessKeys: AccessKeyService
   /** Operator identities: credentials, authorization of every route (./authorization.ts), IAM and STS routes. */
   readonly iam: IamServices
   readonly provisioning: ProvisioningService

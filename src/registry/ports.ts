@@ -1,6 +1,6 @@
 import type { AuditAppender } from '../audit/index.ts'
 import type {
-  AccessKey, CaCertificate, Certificate, CertificateStatus, Policy, PolicyVersion, Thing, ThingGroup, ThingPrincipal, ThingType,
+  CaCertificate, Certificate, CertificateStatus, Policy, PolicyVersion, Thing, ThingGroup, ThingPrincipal, ThingType,
 } from './types.ts'
 
 /** Keyset pagination: `after` is the last key of the previous page; `limit` is the page size. */
@@ -80,9 +80,6 @@ export interface RegistryStore {
   putRegistrationCode (code: string, createdMs: number): Promise<void>
   getRegistrationCode (): Promise<string | undefined>
 
-  getAccessKey (id: string): Promise<AccessKey | undefined>
-  putAccessKey (k: AccessKey): Promise<void>
-  touchAccessKey (id: string, usedMs: number): Promise<void>
 
   getMeta (key: string): Promise<string | undefined>
   putMeta (key: string, value: string): Promise<void>

@@ -105,14 +105,5 @@ export interface ThingPrincipal {
   readonly createdMs: number
 }
 
-export interface AccessKey {
-  readonly id: string
-  readonly userName: string
-  readonly sealedSecret: Buffer
-  readonly status: 'Active' | 'Inactive'
-  readonly createdMs: number
-  readonly lastUsedMs: number | undefined
-}
-
 /** A page of results plus the opaque token for the next page (absent on the last page). */
 export interface Page<T> { readonly items: T[], readonly nextToken: string | undefined }

@@ -1,6 +1,6 @@
 import type { ListArgs, RegistryStorage, RegistryStore, RegistryUnit, ThingFilter } from '../../registry/ports.ts'
 import type {
-  AccessKey, CaCertificate, Certificate, CertificateMode, CertificateStatus, Policy, PolicyVersion, Thing, ThingGroup,
+  CaCertificate, Certificate, CertificateMode, CertificateStatus, Policy, PolicyVersion, Thing, ThingGroup,
   ThingPrincipal, ThingPrincipalType, ThingType,
 } from '../../registry/types.ts'
 import { AppError } from '../../core/index.ts'
@@ -56,11 +56,6 @@ const policyVersionRow = (r: R): PolicyVersion => ({
 const principalRow = (r: R): ThingPrincipal => ({
   thingName: str(r.thing_name), principal: str(r.principal), type: str(r.type) as ThingPrincipalType, createdMs: num(r.created_ms),
 })
-const accessKeyRow = (r: R): AccessKey => ({
-  id: str(r.id), userName: str(r.user_name), sealedSecret: Buffer.from(r.sealed_secret as Uint8Array),
-  status: str(r.status) as AccessKey['status'], createdMs: num(r.created_ms), lastUsedMs: optNum(r.last_used_ms),
-})
-
 /** Escapes LIKE wildcards so a user's prefix is matched literally. */
 const likePrefix = (s: string): string => `${s.replace(/[\\%_]/g, c => `\\${c}`)}%`
 
@@ -320,21 +315,6 @@ export class SqliteRegistryStore implements RegistryStore {
 
   async getRegistrationCode (): Promise<string | undefined> {
     return optStr(this.#db.get('SELECT code FROM registration_codes ORDER BY created_ms LIMIT 1')?.code ?? null)
-  }
-
-  async getAccessKey (id: string): Promise<AccessKey | undefined> {
-    const r = this.#db.get('SELECT * FROM access_keys WHERE id = ?', id)
-    return r === undefined ? undefined : accessKeyRow(r)
-  }
-
-  async putAccessKey (k: AccessKey): Promise<void> {
-    this.#db.run(`INSERT INTO access_keys (id, user_name, sealed_secret, status, created_ms, last_used_ms) VALUES (?, ?, ?, ?, ?, ?)
-      ON CONFLICT(id) DO UPDATE SET status = excluded.status, last_used_ms = excluded.last_used_ms`,
-    k.id, k.userName, k.sealedSecret, k.status, k.createdMs, k.lastUsedMs ?? null)
-  }
-
-  async touchAccessKey (id: string, usedMs: number): Promise<void> {
-    this.#db.run('UPDATE access_keys SET last_used_ms = ? WHERE id = ?', usedMs, id)
   }
 
   async getMeta (key: string): Promise<string | undefined> {
