@@ -48,7 +48,7 @@ const cpuSec = (u: NodeJS.CpuUsage): number => (u.user + u.system) / 1e6
 try {
   const db = new SqliteDb({ path, synchronous: 'FULL' })
   const store = new SqliteAuditStore(db, systemClock)
-  const recorder = new AuditRecorder({ store, highWaterMark: 1_000_000, maxBatch: 10_000 })
+  const recorder = new AuditRecorder({ store, highWaterMark: 1_000_000 }) // default batch: up to 20,000 events per commit
   const t = templates()
   // Warm-up (statement preparation, JIT).
   for (let i = 0; i < 20_000; i++) recorder.enqueue(t[i % t.length])

@@ -26,11 +26,9 @@ import type { Readiness } from './http/routes/health.ts'
 import { PayloadSchemaService, ShadowService } from './shadow/index.ts'
 import type { ShadowPublisher } from './shadow/index.ts'
 import { SqlitePayloadSchemaStorage, SqliteShadowStorage } from './storage/sqlite/shadow-store.ts'
-import type { AuditSink, GatewayAuditEvent } from './gateway/index.ts'
 import { buildSessionVariables, collectEffectivePolicies, compilePolicies, describeDecision, isPolicyChange } from './policy/index.ts'
 import { COMMAND_KEYS_TOPIC, CommandService } from './command/index.ts'
-import type { AuditEventInput } from './audit/index.ts'
-import { AuditRecorder, AuditService, keyUseRecorder, RequestTracker } from './audit/index.ts'
+import { AuditRecorder, AuditService, GatewayAuditAdapter, keyUseRecorder, refuseWhenSaturated, RequestTracker } from './audit/index.ts'
 import type { AuditLogSource, AuditSinkPort, Scheduler } from './audit/index.ts'
 import { FileAuditSink, SyslogTlsSink, WebhookAuditSink } from './storage/audit-sinks.ts'
 import { SqliteGatewayStore } from './storage/sqlite/gateway-store.ts'
@@ -205,43 +203,6 @@ export async function createHttpServer (app: App): Promise<FastifyInstance> {
   })
 }
 
-/** Maps a gateway event to an audit event (actor: the certificate principal, else the client id). */
-export function gatewayAuditEvent (e: GatewayAuditEvent): AuditEventInput {
-  return {
-    action: e.action,
-    actor: e.principalId ?? `client/${e.clientId ?? 'unknown'}`,
-    outcome: e.outcome === 'allowed' ? 'success' : e.outcome === 'closed' ? 'success' : 'denied',
-    target: e.resource,
-    sourceIp: e.sourceAddress,
-    details: { clientId: e.clientId, gatewayOutcome: e.outcome, reason: e.reason, statement: e.statement, reasonCode: e.reasonCode, certificateFingerprint256: e.certificateFingerprint256 },
-  }
-}
-
-/**
- * A gateway audit sink that never blocks the event loop: events queue and are committed in batches, one
- * transaction per batch, in order.
- */
-function batchedGatewaySink (app: App): AuditSink & { flush (): Promise<void>, pending (): number } {
-  let queue: AuditEventInput[] = []
-  let running: Promise<void> | undefined
-  const drain = async (): Promise<void> => {
-    while (queue.length > 0) {
-      const batch = queue
-      queue = []
-      await app.db.transaction(async () => { for (const e of batch) await app.audit.append(e) })
-    }
-    running = undefined
-  }
-  return {
-    record (e) {
-      queue.push(gatewayAuditEvent(e))
-      if (running === undefined) running = new Promise<void>(resolve => setImmediate(resolve)).then(drain).catch((err: unknown) => { running = undefined; app.logger.error({ err }, 'gateway audit write failed') })
-    },
-    async flush () { while (running !== undefined) await running; if (queue.length > 0) await drain() },
-    pending: () => queue.length,
-  }
-}
-
 /**
  * Builds the MQTT gateway: mutual TLS against every ACTIVE registered CA, identity from the registry on every
  * connection, policies compiled per session, and registry events applied to live sessions at once (revocation
@@ -251,10 +212,14 @@ export async function createGatewayServer (app: App, opts: { housekeepingInterva
   const creds = await serverCredentials(app)
   const store = new SqliteGatewayStore(app.db, () => app.clock.nowMs())
   const authorizers = new PolicyAuthorizerFactory({ devices: app.devices, arn: { region: app.config.region, accountId: app.config.accountId }, clock: app.clock, commands: app.commands })
-  const sink = batchedGatewaySink(app)
+  // Gateway events go through the audit log's group commit; when it falls behind, new connections are refused
+  // (backpressure) rather than any event dropped.
+  const sink = new GatewayAuditAdapter(app.auditLog.recorder)
+  const registryAuth = new RegistryAuthenticator(app.devices)
+  const authenticator = { authenticate: refuseWhenSaturated(app.auditLog.recorder, (r: Parameters<RegistryAuthenticator['authenticate']>[0]) => registryAuth.authenticate(r), { ok: false as const, reason: 'audit-backpressure' }) }
   const gateway = new Gateway({
     tls: { cert: creds.certChainPem, key: creds.keyPem, ca: await app.certificates.activeCaPems() },
-    authenticator: new RegistryAuthenticator(app.devices), authorizers, audit: sink, sessionStore: store, retainedStore: store,
+    authenticator, authorizers, audit: sink, sessionStore: store, retainedStore: store,
     clock: app.clock, housekeepingIntervalMs: opts.housekeepingIntervalMs,
     onError: (err) => app.logger.error({ err }, 'gateway error'),
     payloadValidator: payloadSchemaValidator(app.payloadSchemas),
@@ -262,7 +227,7 @@ export async function createGatewayServer (app: App, opts: { housekeepingInterva
   // Shadows ride the reserved topics, handled in the gateway itself; the data plane publishes through it.
   const unhandleShadows = gateway.handleReserved(SHADOW_TOPIC_PREFIX, shadowTopicHandler(app.shadows, { onError: (err) => app.logger.error({ err }, 'shadow request failed') }))
   app.dataPlane.attach(gateway)
-  app.metrics.setSources({ gateway: () => gateway.metrics, auditQueueDepth: () => app.auditLog.recorder.pending + sink.pending() })
+  app.metrics.setSources({ gateway: () => gateway.metrics, auditQueueDepth: () => app.auditLog.recorder.pending })
   const reloadCas = (): void => {
     app.certificates.activeCaPems().then(pems => gateway.setTrustedCAs(pems), (err: unknown) => app.logger.error({ err }, 'reloading trusted CAs failed'))
   }
@@ -305,8 +270,8 @@ export async function createGatewayServer (app: App, opts: { housekeepingInterva
       gateway.publish({ topic: COMMAND_KEYS_TOPIC, payload: JSON.stringify(app.commands.jwks()), qos: 1, retain: true })
       return address
     },
-    async stop () { unsubscribe(); unhandleShadows(); app.dataPlane.detach(gateway); await stop(); await sink.flush() },
-    flushAudit: sink.flush,
+    async stop () { unsubscribe(); unhandleShadows(); app.dataPlane.detach(gateway); await stop(); await app.auditLog.recorder.flush() },
+    flushAudit: () => app.auditLog.recorder.flush(),
   })
 }
 

@@ -69,7 +69,7 @@ test('a temperature sensor publishes only to its own topic; other topics are ref
   // The denial is audited with the deciding statement (none matched).
   await p.gateway?.flushAudit()
   const denials = await p.app.audit.query({ action: 'mqtt.publish', outcome: 'denied' })
-  assert.ok(denials.some(e => e.target === own(s2, 'temperature') && String(e.details?.statement).includes('no statement matched')))
+  assert.ok(denials.some(e => e.target === own(s2, 'temperature') && String(e.statement).includes('no statement matched')))
   // Another device's client id is refused at CONNECT (policy pins Connect to the thing name).
   await assert.rejects(connectDevice(p, { ...s1, thingName: 'temp-2' }, t), /Not authorized/i)
 })
@@ -120,7 +120,7 @@ test('revoking a connected device closes its session at once (v5 DISCONNECT 0x98
   await assert.rejects(connectDevice(p, s1, t), /Not authorized/i)
   await p.gateway?.flushAudit()
   const refused = await p.app.audit.query({ action: 'mqtt.connect', outcome: 'denied' })
-  assert.ok(refused.some(e => e.details?.reason === 'certificate-revoked'))
+  assert.ok(refused.some(e => e.reason === 'certificate-revoked'))
 })
 
 test('a resumed TLS session after revocation is refused (revocation checked by certificate on every connection)', async (t) => {
@@ -159,7 +159,7 @@ test('inactive and expired certificates and a foreign CA are refused', async (t)
   clock.advance(400 * 24 * 3600_000)
   await assert.rejects(connectDevice(p, s2, t), /Not authorized/i)
   await p.gateway?.flushAudit()
-  const reasons = (await p.app.audit.query({ action: 'mqtt.connect', outcome: 'denied' })).map(e => e.details?.reason)
+  const reasons = (await p.app.audit.query({ action: 'mqtt.connect', outcome: 'denied' })).map(e => e.reason)
   assert.ok(reasons.includes('certificate-inactive'))
   assert.ok(reasons.includes('certificate-expired'))
   const dir = mkdtempSync(join(tmpdir(), 'tw-foreign-'))

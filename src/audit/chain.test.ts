@@ -29,7 +29,7 @@ test('the record encoding puts the chain members first, then the event in canoni
   const sneaky = { action: 'x', actor: 'y', outcome: 'success', seq: 99, prevHash: 'f'.repeat(64), timeMs: 1 } as unknown as Parameters<typeof encodeRecord>[3]
   assert.ok(encodeRecord(1, GENESIS_HASH, 5, sneaky).startsWith(`{"seq":1,"prevHash":"${GENESIS_HASH}","timeMs":5,"action":"x"`))
   assert.throws(() => encodeRecord(0, GENESIS_HASH, 1, { action: 'x', actor: 'y', outcome: 'success' }), TypeError)
-  assert.throws(() => encodeRecord(1, 'nothex', 1, { action: 'x', actor: 'y', outcome: 'success' }), TypeError)
+  assert.throws(() => encodeRecord(1, 'short', 1, { action: 'x', actor: 'y', outcome: 'success' }), TypeError)
 })
 
 test('the thing of an event: explicit, from a thing ARN, or details.thingName', () => {

@@ -23,8 +23,10 @@ interface Pending {
 }
 
 const DEFAULT_HIGH_WATER = 20_000
-const DEFAULT_MAX_BATCH = 5_000
+const DEFAULT_MAX_BATCH = 20_000
 const DEFAULT_RETRY_MS = 100
+/** Failed commits tolerated after `close()` before the remaining events are reported lost. */
+const CLOSING_ATTEMPTS = 3
 
 /**
  * Group commit for events that are not part of a state change (requests, gateway decisions, key uses): events
@@ -52,6 +54,7 @@ export class AuditRecorder {
   #inFlight = 0
   #running: Promise<void> | undefined = undefined
   #closed = false
+  #closingFailures = 0
 
   constructor (opts: AuditRecorderOptions) {
     this.#store = opts.store
@@ -96,7 +99,10 @@ export class AuditRecorder {
     while (this.#running !== undefined) await this.#running
   }
 
-  /** Refuses new events, then commits what is queued. */
+  /**
+   * Refuses new events, then commits what is queued. If the store keeps failing during shutdown (3 attempts), the
+   * events still queued are reported to onError as lost instead of blocking the shutdown forever.
+   */
   async close (): Promise<void> {
     this.#closed = true
     await this.flush()
@@ -127,6 +133,14 @@ export class AuditRecorder {
       } catch (err) {
         this.#inFlight = 0
         this.#onError(err)
+        if (this.#closed && ++this.#closingFailures >= CLOSING_ATTEMPTS) {
+          // Shutting down and the store keeps failing: report what could not be written rather than hang forever.
+          const lost = batch.length + this.#queue.length
+          for (const p of [...batch, ...this.#queue]) p.reject?.(err)
+          this.#queue = []
+          this.#onError(new AppError('ERR_INTERNAL', 'audit events could not be committed before shutdown', { lost }, { cause: err }))
+          return
+        }
         const retry = this.#recover(batch, err)
         this.#queue = retry.concat(this.#queue)
         if (retry.length > 0) await new Promise<void>((resolve) => { setTimeout(resolve, this.#retryMs) })

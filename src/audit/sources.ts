@@ -35,7 +35,7 @@ export interface GatewayAuditOptions {
 const CONNECTION_ACTIONS = new Set(['mqtt.connect', 'mqtt.disconnect', 'mqtt.session', 'mqtt.protocol'])
 const MESSAGE_ACTIONS = new Set(['mqtt.publish', 'mqtt.subscribe', 'mqtt.receive', 'mqtt.will'])
 
-/** Maps a gateway event to an audit event; undefined never (every gateway event is kept unless sampled out). */
+/** Maps a gateway event to an audit event (kind `connection` for connect/disconnect/session/protocol, else `authorization`). */
 export function gatewayEvent (e: GatewayAuditEventLike): AuditEventInput {
   const fp = e.certificateFingerprint256
   const actor = e.principalId ?? (fp !== undefined ? `cert/${fp.replaceAll(':', '').toLowerCase()}` : 'anonymous')

@@ -1,3 +1,4 @@
+import { routeAuthorization } from '../authorization.ts'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { AuditKind, AuditOutcome, digestLine, ExportFormat, parseAnchors, toOcsf } from '../../audit/index.ts'
 import type { AuditEventInput, AuditSearch, AuditService } from '../../audit/index.ts'
@@ -75,10 +76,21 @@ const OPERATIONS: Readonly<Record<string, string>> = {
   'POST /thingward/audit/prune': 'thingward.PruneAuditLog',
 }
 
-/** The action name of a request: its AWS (or Thingward) operation; `http.Request` for a route not in the table. */
+/**
+ * The action name of a request: its AWS (or Thingward) operation from the table above, else the IAM action the
+ * route is authorized as (`iot:GetThingShadow` → `iot.GetThingShadow`, from src/http/authorization.ts), else
+ * `http.Request`.
+ */
 export function operationOf (method: string, routeUrl: string | undefined): string {
   if (routeUrl === undefined) return 'http.UnknownOperation'
-  return OPERATIONS[`${method} ${routeUrl}`] ?? 'http.Request'
+  const named = OPERATIONS[`${method} ${routeUrl}`]
+  if (named !== undefined) return named
+  const auth = routeAuthorization(method, routeUrl)
+  if (auth?.kind === 'action') {
+    const [first] = auth.permissions({ params: {}, query: {}, body: Buffer.alloc(0), arn: { region: '', accountId: '' } })
+    if (first !== undefined) return first.action.replace(':', '.')
+  }
+  return 'http.Request'
 }
 
 /** ARN resource types of the route parameters that name one resource. */
