@@ -18,7 +18,8 @@ import { startPlatform } from './helpers/platform.ts'
 import type { DeviceBundle, TestPlatform } from './helpers/platform.ts'
 import { Inbox, barrier } from './gateway-helpers.ts'
 
-const PYTHON = '/usr/bin/python3'
+/** Debian's interpreter, where python3-paho-mqtt installs (the `python3` on PATH may be another build). */
+const PYTHON = process.env.THINGWARD_PAHO_PYTHON ?? '/usr/bin/python3'
 const CLIENT = join(import.meta.dirname, 'paho', 'client.py')
 const probe = spawnSync(PYTHON, ['-c', 'import paho.mqtt.client'], { encoding: 'utf8' })
 const skip = probe.status === 0 ? false : `${PYTHON} cannot import paho.mqtt (apt-get install python3-paho-mqtt): ${(probe.stderr ?? probe.error?.message ?? '').trim().split('\n').pop() ?? ''}`
