@@ -11,7 +11,7 @@ import { X509Certificate } from 'node:crypto'
 import { connect as tlsConnect } from 'node:tls'
 import type { TLSSocket } from 'node:tls'
 import type { TestContext } from 'node:test'
-import { connectAsync } from 'mqtt'
+import { connect as mqttConnect } from 'mqtt'
 import type { IClientOptions, MqttClient, Packet as ClientPacket } from 'mqtt'
 import { generate, parser as createParser } from 'mqtt-packet'
 import type { Packet } from 'mqtt-packet'
@@ -274,7 +274,7 @@ export async function startGateway (t: TestContext, pki: TestPki, opts: TestGate
     errors,
     tls,
     async client (name: string, o: IClientOptions = {}): Promise<MqttClient> {
-      const c = await connectAsync(`mqtts://127.0.0.1:${port}`, {
+      const c = mqttConnect(`mqtts://127.0.0.1:${port}`, {
         ...tls(pki.client(name)),
         rejectUnauthorized: true,
         clientId: name,
@@ -283,7 +283,13 @@ export async function startGateway (t: TestContext, pki: TestPki, opts: TestGate
         protocolVersion: 5,
         ...o,
       })
+      recordEarlyMessages(c)
       clients.push(c)
+      await new Promise<void>((resolve, reject) => {
+        c.once('connect', () => { resolve() })
+        c.once('error', reject)
+        c.once('close', () => { reject(new Error('connection closed before CONNACK')) })
+      })
       return c
     },
     async raw (name: string | Identity): Promise<RawClient> {
@@ -389,12 +395,34 @@ export interface Received {
   readonly packet: ClientPacket & { cmd: 'publish', retain: boolean, qos: number, dup: boolean, properties?: Record<string, unknown> }
 }
 
+/**
+ * Messages a client received before a test attached its Inbox. The gateway coalesces writes per event-loop turn,
+ * so a resumed session's queued messages can arrive in the same TLS record as CONNACK and be emitted before
+ * `connectAsync` resolves; `earlyMessages` (installed by {@link startGateway}'s `client`) keeps them for the Inbox.
+ */
+const early = new WeakMap<MqttClient, Received[]>()
+export function recordEarlyMessages (client: MqttClient): void {
+  const list: Received[] = []
+  early.set(client, list)
+  const onMessage = (topic: string, payload: Buffer, packet: unknown): void => { list.push({ topic, payload: payload.toString(), packet: packet as Received['packet'] }) }
+  client.on('message', onMessage)
+  early.set(client, list)
+  inboxDetach.set(client, () => { client.off('message', onMessage) })
+}
+const inboxDetach = new WeakMap<MqttClient, () => void>()
+
 /** Records every message a client receives and lets a test await the n-th one. */
 export class Inbox {
   readonly messages: Received[] = []
   #waiters: Array<() => void> = []
 
   constructor (client: MqttClient) {
+    const before = early.get(client)
+    if (before !== undefined) {
+      this.messages.push(...before)
+      inboxDetach.get(client)?.()
+      early.delete(client)
+    }
     client.on('message', (topic, payload, packet) => {
       this.messages.push({ topic, payload: payload.toString(), packet: packet as Received['packet'] })
       const w = this.#waiters

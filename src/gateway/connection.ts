@@ -73,6 +73,19 @@ export function passthroughProperties (p: IPublishPacket['properties'] | undefin
   return out
 }
 
+/**
+ * Write coalescing: a connection's writes within one turn of the event loop are corked and flushed together at
+ * `setImmediate`, after every I/O callback of the poll phase ran. PUBACKs and deliveries caused by a burst of
+ * incoming packets then leave as a few TLS records and system calls instead of one each.
+ */
+const corked: Connection[] = []
+let flushScheduled = false
+function flushCorked (): void {
+  flushScheduled = false
+  for (let i = 0; i < corked.length; i++) corked[i].uncork()
+  corked.length = 0
+}
+
 /** A client connection. Created by the Gateway for each TLS socket that completed its handshake. */
 export class Connection {
   readonly socket: TLSSocket
@@ -127,12 +140,27 @@ export class Connection {
     return this.socket.writableLength > this.#broker.limits.maxSocketBufferBytes
   }
 
+  #corked = false
+
   /** Writes encoded bytes; false when the connection is closed. */
   write (bytes: Buffer): boolean {
     if (this.state === ConnectionState.Closed) return false
     this.#broker.metrics.bytesOut += bytes.length
+    if (!this.#corked) {
+      this.#corked = true
+      this.socket.cork()
+      corked.push(this)
+      if (!flushScheduled) { flushScheduled = true; setImmediate(flushCorked) }
+    }
     this.socket.write(bytes)
     return true
+  }
+
+  /** Flushes writes corked in this turn (`socket.end()` flushes them too, so a closing DISCONNECT is not lost). */
+  uncork (): void {
+    if (!this.#corked) return
+    this.#corked = false
+    this.socket.uncork()
   }
 
   send (packet: Packet): boolean {
