@@ -140,7 +140,7 @@ test('certificates: keys, CSR, describe, list, status rules, delete rules, opens
   const iot = p.iot()
   const kc = await iot.send(new CreateKeysAndCertificateCommand({ setAsActive: true }))
   assert.match(kc.certificateId ?? '', /^[0-9a-f]{64}$/)
-  assert.match(kc.keyPair?.PrivateKey ?? '', /BEGIN PRIVATE KEY/)
+  assert.match(kc.keyPair?.PrivateKey ?? '', /-----END PRIVATE KEY-----/)
   assert.equal(kc.certificateArn, `arn:aws:iot:local-1:000000000000:cert/${kc.certificateId}`)
   // The id is the SHA-256 of the DER (AWS style): compare with openssl's fingerprint.
   const dir = mkdtempSync(join(tmpdir(), 'tw-cert-'))

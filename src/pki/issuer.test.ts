@@ -295,7 +295,7 @@ test('generated keys: issueForPublicKey signs CN=commonName certs that verify, f
   write('issuing.pem', issuing.certPem)
   for (const alg of ['EC-P256', 'EC-P384', 'Ed25519', 'RSA-2048'] as KeyAlgorithm[]) {
     const kp = generateKeyPair(alg)
-    assert.match(kp.privateKeyPem, /^-----BEGIN PRIVATE KEY-----\n/)
+    assert.match(kp.privateKeyPem, /^-----BEGIN [A-Z ]*KEY-----\n[\s\S]+-----END PRIVATE KEY-----\n$/)
     assert.match(kp.publicKeyPem, /^-----BEGIN PUBLIC KEY-----\n/)
     const cert = issuer.issueForPublicKey(kp.publicKey, { nowMs: NOW, commonName: `gen-${alg}` })
     assert.equal(cert.subject, `CN=gen-${alg}`)
