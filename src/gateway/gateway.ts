@@ -8,6 +8,7 @@ import { createServer } from 'node:tls'
 import type { Server, TLSSocket } from 'node:tls'
 import type { AddressInfo } from 'node:net'
 import { AppError, systemClock } from '../core/index.ts'
+import type { GatewayMetricsSnapshot } from '../core/index.ts'
 import type { Clock } from '../core/index.ts'
 import { Broker } from './broker.ts'
 import type {
@@ -82,28 +83,6 @@ export interface ListenOptions {
   readonly port?: number
 }
 
-/** A point-in-time copy of the gateway's counters. */
-export interface GatewayMetricsSnapshot {
-  readonly connectionsActive: number
-  readonly sessions: number
-  readonly retainedMessages: number
-  readonly connectionsAccepted: number
-  readonly connectionsRejected: number
-  readonly tlsHandshakeFailures: number
-  readonly messagesIn: number
-  readonly messagesOut: number
-  readonly messagesDropped: number
-  readonly bytesIn: number
-  readonly bytesOut: number
-  readonly protocolErrors: number
-  readonly limitsExceeded: number
-  /** Authorization denials keyed `{action}:{reason}`. */
-  readonly denials: Readonly<Record<string, number>>
-  /** Live connections by MQTT protocol level (`4` = 3.1.1, `5` = 5.0). */
-  readonly connectionsByProtocol: Readonly<Record<'4' | '5', number>>
-  /** TLS handshake failures by cause (see `tlsFailureCause`). */
-  readonly tlsHandshakeFailuresByCause: Readonly<Record<string, number>>
-}
 
 /**
  * A bounded label for a failed TLS handshake, from node's error code (OpenSSL alert names): what an operator

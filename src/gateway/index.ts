@@ -1,6 +1,7 @@
 /** Public surface of the device gateway. */
 export { Gateway, STRONG_CIPHERS } from './gateway.ts'
-export type { GatewayOptions, GatewayTlsMaterial, GatewayMetricsSnapshot, ListenOptions } from './gateway.ts'
+export type { GatewayOptions, GatewayTlsMaterial, ListenOptions } from './gateway.ts'
+export type { GatewayMetricsSnapshot } from '../core/index.ts'
 export type {
   CloseSessionOptions, ReauthorizeResult, ReservedPublish, ReservedTopicHandler, ServerMessage,
 } from './broker.ts'

@@ -6,30 +6,12 @@
  */
 import type { FastifyPluginAsync } from 'fastify'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { GatewayMetricsSnapshot } from '../../core/index.ts'
 
-/** The gateway counters /metrics reads (structurally the gateway's `GatewayMetricsSnapshot`). */
-export interface GatewayMetricsView {
-  readonly connectionsActive: number
-  readonly sessions: number
-  readonly retainedMessages: number
-  readonly connectionsAccepted: number
-  readonly connectionsRejected: number
-  readonly tlsHandshakeFailures: number
-  readonly messagesIn: number
-  readonly messagesOut: number
-  readonly messagesDropped: number
-  readonly bytesIn: number
-  readonly bytesOut: number
-  readonly protocolErrors: number
-  readonly limitsExceeded: number
-  readonly denials: Readonly<Record<string, number>>
-  readonly connectionsByProtocol: Readonly<Record<'4' | '5', number>>
-  readonly tlsHandshakeFailuresByCause: Readonly<Record<string, number>>
-}
 
 /** Where /metrics reads from; each source is optional (the gateway may not run in this process). */
 export interface MetricsSources {
-  readonly gateway?: () => GatewayMetricsView | undefined
+  readonly gateway?: () => GatewayMetricsSnapshot | undefined
   /** Shadow operation counters keyed `{operation}:{outcome}`. */
   readonly shadows?: () => Readonly<Record<string, number>>
   readonly payloadValidation?: () => { readonly validations: number, readonly failures: number, readonly seconds: number, readonly schemas: number }
@@ -58,8 +40,8 @@ export class PlatformMetrics {
   constructor (opts: { defaultMetrics?: boolean } = {}) {
     const r = this.registry
     const src = (): MetricsSources => this.#sources
-    const gw = (): GatewayMetricsView | undefined => src().gateway?.()
-    const counter = (name: string, help: string, read: (g: GatewayMetricsView) => number): void => {
+    const gw = (): GatewayMetricsSnapshot | undefined => src().gateway?.()
+    const counter = (name: string, help: string, read: (g: GatewayMetricsSnapshot) => number): void => {
       // The gateway keeps monotonic totals; each scrape republishes them (reset, then inc by the total).
       const c: Counter = new Counter({ name, help, registers: [r], collect () { const g = gw(); c.reset(); if (g !== undefined) c.inc(read(g)) } })
     }
