@@ -211,11 +211,11 @@ export async function createHttpServer (app: App): Promise<FastifyInstance> {
 export async function createGatewayServer (app: App, opts: { housekeepingIntervalMs?: number } = {}): Promise<Gateway & { flushAudit (): Promise<void> }> {
   const creds = await serverCredentials(app)
   const store = new SqliteGatewayStore(app.db, () => app.clock.nowMs())
-  const authorizers = new PolicyAuthorizerFactory({ devices: app.devices, arn: { region: app.config.region, accountId: app.config.accountId }, clock: app.clock, commands: app.commands })
+  const registryAuth = new RegistryAuthenticator(app.devices)
+  const authorizers = new PolicyAuthorizerFactory({ devices: app.devices, arn: { region: app.config.region, accountId: app.config.accountId }, clock: app.clock, commands: app.commands, authenticator: registryAuth })
   // Gateway events go through the audit log's group commit; when it falls behind, new connections are refused
   // (backpressure) rather than any event dropped.
   const sink = new GatewayAuditAdapter(app.auditLog.recorder)
-  const registryAuth = new RegistryAuthenticator(app.devices)
   const authenticator = { authenticate: refuseWhenSaturated(app.auditLog.recorder, (r: Parameters<RegistryAuthenticator['authenticate']>[0]) => registryAuth.authenticate(r), { ok: false as const, reason: 'audit-backpressure' }) }
   const gateway = new Gateway({
     tls: { cert: creds.certChainPem, key: creds.keyPem, ca: await app.certificates.activeCaPems() },

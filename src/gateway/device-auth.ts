@@ -31,16 +31,27 @@ function certificateAttributes (cert: X509Certificate): Record<string, string> {
  */
 export class RegistryAuthenticator implements ConnectionAuthenticator {
   readonly #devices: DeviceDirectory
+  /** The identity each principal was authenticated with, handed once to the authorizer built for its CONNECT. */
+  readonly #fresh = new WeakMap<SessionPrincipal, DeviceIdentity>()
   constructor (devices: DeviceDirectory) { this.#devices = devices }
 
   async authenticate (req: ConnectionRequest): Promise<AuthenticationResult> {
     const certificateId = certificateIdOf(req.fingerprint256)
     const r = await this.#devices.identify(certificateId)
     if (!r.ok) return { ok: false, reason: r.reason }
-    return {
-      ok: true,
-      principal: { id: r.identity.certificateArn, certificateId, thingName: r.identity.thing?.name, attributes: certificateAttributes(req.certificate) },
-    }
+    const principal: SessionPrincipal = { id: r.identity.certificateArn, certificateId, thingName: r.identity.thing?.name, attributes: certificateAttributes(req.certificate) }
+    this.#fresh.set(principal, r.identity)
+    return { ok: true, principal }
+  }
+
+  /**
+   * The identity found by `authenticate` for this principal, once: the CONNECT's authorizer needs no second
+   * registry read. Later calls (re-authorization) get undefined and must look the certificate up again.
+   */
+  takeIdentity (principal: SessionPrincipal): DeviceIdentity | undefined {
+    const id = this.#fresh.get(principal)
+    this.#fresh.delete(principal)
+    return id
   }
 }
 
@@ -67,20 +78,26 @@ export class PolicyAuthorizerFactory implements SessionAuthorizerFactory {
   readonly #clock: Clock
   readonly #deps = new WeakMap<SessionPrincipal, SessionDependencies>()
   readonly #commands: Pick<CommandService, 'isSensitive'> | undefined
+  readonly #authenticator: Pick<RegistryAuthenticator, 'takeIdentity'> | undefined
 
-  constructor (opts: { devices: DeviceDirectory, arn: ArnContext, clock: Clock, commands?: Pick<CommandService, 'isSensitive'> }) {
+  constructor (opts: { devices: DeviceDirectory, arn: ArnContext, clock: Clock, commands?: Pick<CommandService, 'isSensitive'>, authenticator?: Pick<RegistryAuthenticator, 'takeIdentity'> }) {
     this.#devices = opts.devices
     this.#arn = opts.arn
     this.#clock = opts.clock
     this.#commands = opts.commands
+    this.#authenticator = opts.authenticator
   }
 
   async create (principal: SessionPrincipal, context: SessionContext): Promise<SessionAuthorizer> {
     if (principal.certificateId === undefined) return DENY_ALL
-    // Re-identify: on re-authorization the thing attachment or status may have changed since CONNECT.
-    const r = await this.#devices.identify(principal.certificateId)
-    if (!r.ok) return DENY_ALL
-    const identity: DeviceIdentity = r.identity
+    // At CONNECT the authenticator's identity is milliseconds old; on re-authorization the thing attachment or
+    // status may have changed since, so the certificate is looked up again.
+    let identity = this.#authenticator?.takeIdentity(principal)
+    if (identity === undefined) {
+      const r = await this.#devices.identify(principal.certificateId)
+      if (!r.ok) return DENY_ALL
+      identity = r.identity
+    }
     const loaded = await this.#devices.policiesFor(identity)
     const thing = identity.thing
     const policies = collectEffectivePolicies({
