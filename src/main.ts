@@ -9,6 +9,7 @@ const program = buildProgram({
   stdout: (s) => { process.stdout.write(s) },
   stderr: (s) => { process.stderr.write(s) },
   isTty: process.stderr.isTTY === true,
+  progressStream: process.stderr,
   setExitCode: (code) => { process.exitCode = code },
   onShutdown: (fn) => { shutdown.push(fn) },
 })

@@ -24,6 +24,8 @@ export interface CliIo {
   readonly stdout: (s: string) => void
   readonly stderr: (s: string) => void
   readonly isTty: boolean
+  /** The stream progress bars draw on (stderr). */
+  readonly progressStream: NodeJS.WritableStream
   /** Sets the process exit code (a command that found problems exits non-zero). */
   readonly setExitCode: (code: number) => void
   /** Registers a shutdown handler for SIGINT/SIGTERM. */
@@ -288,7 +290,7 @@ async function provision (io: CliIo, client: ApiClient, o: ProvisionOptions): Pr
     const name = `${prefix}-${String(i).padStart(width, '0')}`
     if (!existsSync(join(o.out, name, 'cert.pem'))) names.push(name)
   }
-  const bar = new cliProgress.SingleBar({ format: 'provisioning [{bar}] {value}/{total} devices | {rate}/s | eta {eta}s', stream: process.stderr, noTTYOutput: !io.isTty, notTTYSchedule: 2000 }, cliProgress.Presets.shades_classic)
+  const bar = new cliProgress.SingleBar({ format: 'provisioning [{bar}] {value}/{total} devices | {rate}/s | eta {eta}s', stream: io.progressStream, noTTYOutput: !io.isTty, notTTYSchedule: 2000 }, cliProgress.Presets.shades_classic)
   bar.start(count, count - names.length, { rate: 0 })
   const began = Date.now()
   let done = count - names.length

@@ -83,15 +83,19 @@ const OPERATIONS: Readonly<Record<string, string>> = {
  */
 export function operationOf (method: string, routeUrl: string | undefined): string {
   if (routeUrl === undefined) return 'http.UnknownOperation'
-  const named = OPERATIONS[`${method} ${routeUrl}`]
-  if (named !== undefined) return named
-  const auth = routeAuthorization(method, routeUrl)
-  if (auth?.kind === 'action') {
-    const [first] = auth.permissions({ params: {}, query: {}, body: Buffer.alloc(0), arn: { region: '', accountId: '' } })
-    if (first !== undefined) return first.action.replace(':', '.')
+  const key = `${method} ${routeUrl}`
+  let name = operationNames.get(key)
+  if (name === undefined) {
+    name = OPERATIONS[key]
+    const auth = name === undefined ? routeAuthorization(method, routeUrl) : undefined
+    if (auth?.kind === 'action') name = auth.permissions({ params: {}, query: {}, body: Buffer.alloc(0), arn: { region: '', accountId: '' } })[0]?.action.replace(':', '.')
+    name ??= 'http.Request'
+    operationNames.set(key, name)
   }
-  return 'http.Request'
+  return name
 }
+/** Resolved once per route (routes are a fixed, small set). */
+const operationNames = new Map<string, string>()
 
 /** ARN resource types of the route parameters that name one resource. */
 const PARAM_TYPES: ReadonlyArray<[string, string]> = [
