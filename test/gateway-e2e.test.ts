@@ -11,46 +11,17 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { connect as tlsConnect } from 'node:tls'
 import type { TLSSocket } from 'node:tls'
-import { connect, connectAsync } from 'mqtt'
-import type { IClientOptions, MqttClient } from 'mqtt'
 import { generate, parser as createParser } from 'mqtt-packet'
 import type { Packet } from 'mqtt-packet'
 import { ManualClock } from '../src/core/index.ts'
 import { startPlatform } from './helpers/platform.ts'
+import { TEST_ARN as ARN, connectDevice, observer } from './helpers/devices.ts'
 import type { DeviceBundle, TestPlatform } from './helpers/platform.ts'
 import { Inbox, barrier, closed } from './gateway-helpers.ts'
 
 const run = promisify(execFile)
-const ARN = 'arn:aws:iot:local-1:000000000000'
-const OBSERVER_POLICY = JSON.stringify({
-  Version: '2012-10-17',
-  Statement: [
-    { Effect: 'Allow', Action: 'iot:Connect', Resource: `${ARN}:client/observer` },
-    { Effect: 'Allow', Action: ['iot:Subscribe'], Resource: [`${ARN}:topicfilter/building/*`, `${ARN}:topicfilter/sentinel/*`] },
-    { Effect: 'Allow', Action: ['iot:Receive', 'iot:Publish'], Resource: [`${ARN}:topic/building/*`, `${ARN}:topic/sentinel/*`] },
-  ],
-})
 
-async function observer (p: TestPlatform, t: { after: (fn: () => unknown) => void }): Promise<{ client: MqttClient, inbox: Inbox }> {
-  await p.app.policies.createPolicy({ actor: 'test' }, 'observer', OBSERVER_POLICY)
-  const [d] = await p.app.provisioning.provision({ actor: 'test' }, { policyName: 'observer', items: [{ thingName: 'observer' }] })
-  const client = await connectAsync(`mqtts://127.0.0.1:${p.mqttPort}`, { key: d.privateKeyPem, cert: d.certificatePem, ca: p.caPem, clientId: 'observer', protocolVersion: 5, reconnectPeriod: 0 })
-  t.after(() => client.end(true))
-  const inbox = new Inbox(client)
-  await client.subscribeAsync(['building/#', 'sentinel/#'], { qos: 1 })
-  return { client, inbox }
-}
 
-/** Connects, and rejects on an error or on a close before CONNACK (a TLS refusal surfaces as a close). */
-function connectDevice (p: TestPlatform, d: DeviceBundle, t: { after: (fn: () => unknown) => void }, o: IClientOptions = {}): Promise<MqttClient> {
-  const c = connect(`mqtts://127.0.0.1:${p.mqttPort}`, { key: d.key, cert: d.cert, ca: d.ca, clientId: d.thingName, protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 5000, ...o })
-  t.after(() => c.end(true))
-  return new Promise((resolve, reject) => {
-    c.once('connect', () => resolve(c))
-    c.once('error', reject)
-    c.once('close', () => reject(new Error('connection closed before CONNACK')))
-  })
-}
 
 const own = (d: DeviceBundle, segment: string): string => `building/1/floor/1/${segment}/${d.thingName}`
 

@@ -12,11 +12,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { connectAsync } from 'mqtt'
-import type { MqttClient } from 'mqtt'
 import { startPlatform } from './helpers/platform.ts'
+import { observer } from './helpers/devices.ts'
 import type { DeviceBundle, TestPlatform } from './helpers/platform.ts'
-import { Inbox, barrier } from './gateway-helpers.ts'
+import { barrier } from './gateway-helpers.ts'
 
 /** Debian's interpreter, where python3-paho-mqtt installs (the `python3` on PATH may be another build). */
 const PYTHON = process.env.THINGWARD_PAHO_PYTHON ?? '/usr/bin/python3'
@@ -24,15 +23,6 @@ const CLIENT = join(import.meta.dirname, 'paho', 'client.py')
 const probe = spawnSync(PYTHON, ['-c', 'import paho.mqtt.client'], { encoding: 'utf8' })
 const skip = probe.status === 0 ? false : `${PYTHON} cannot import paho.mqtt (apt-get install python3-paho-mqtt): ${(probe.stderr ?? probe.error?.message ?? '').trim().split('\n').pop() ?? ''}`
 
-const ARN = 'arn:aws:iot:local-1:000000000000'
-const OBSERVER_POLICY = JSON.stringify({
-  Version: '2012-10-17',
-  Statement: [
-    { Effect: 'Allow', Action: 'iot:Connect', Resource: `${ARN}:client/observer` },
-    { Effect: 'Allow', Action: ['iot:Subscribe'], Resource: [`${ARN}:topicfilter/building/*`, `${ARN}:topicfilter/sentinel/*`] },
-    { Effect: 'Allow', Action: ['iot:Receive', 'iot:Publish'], Resource: [`${ARN}:topic/building/*`, `${ARN}:topic/sentinel/*`] },
-  ],
-})
 
 /** MQTT reason codes the assertions use (MQTT 5 §2.4; 3.1.1 §3.2.2.3 and §3.9.3). */
 const SUCCESS = 0
@@ -130,15 +120,6 @@ function paho (p: TestPlatform, d: DeviceBundle, protocol: Protocol, steps: Paho
   return new PahoRun({ port: p.mqttPort, ...bundleFiles(d, t), clientId: d.thingName, protocol, steps })
 }
 
-async function observer (p: TestPlatform, t: { after: (fn: () => unknown) => void }): Promise<{ client: MqttClient, inbox: Inbox }> {
-  await p.app.policies.createPolicy({ actor: 'test' }, 'observer', OBSERVER_POLICY)
-  const [d] = await p.app.provisioning.provision({ actor: 'test' }, { policyName: 'observer', items: [{ thingName: 'observer' }] })
-  const client = await connectAsync(`mqtts://127.0.0.1:${p.mqttPort}`, { key: d.privateKeyPem, cert: d.certificatePem, ca: p.caPem, clientId: 'observer', protocolVersion: 5, reconnectPeriod: 0 })
-  t.after(() => client.end(true))
-  const inbox = new Inbox(client)
-  await client.subscribeAsync(['building/#', 'sentinel/#'], { qos: 1 })
-  return { client, inbox }
-}
 
 const own = (d: DeviceBundle, segment: string): string => `building/1/floor/1/${segment}/${d.thingName}`
 

@@ -8,23 +8,17 @@ import { GetSessionTokenCommand } from '@aws-sdk/client-sts'
 import { IoTDataPlaneClient, PublishCommand } from '@aws-sdk/client-iot-data-plane'
 import { NodeHttpHandler } from '@smithy/node-http-handler'
 import { Agent } from 'node:https'
-import { connect } from 'mqtt'
-import type { IClientOptions, MqttClient } from 'mqtt'
 import { ManualClock } from '../src/core/index.ts'
 import { COMMAND_KEYS_TOPIC, verifyCommandToken } from '../src/command/index.ts'
 import { startPlatform } from './helpers/platform.ts'
-import type { DeviceBundle, TestPlatform } from './helpers/platform.ts'
+import { connectDevice } from './helpers/devices.ts'
+import type { TestPlatform } from './helpers/platform.ts'
 import { api, code, enrollMfa, sdk, userWithKey } from './helpers/iam.ts'
 import type { Creds } from './helpers/iam.ts'
 import { Inbox } from './gateway-helpers.ts'
 
 const LOCK_FILTER = 'building/+/floor/+/lock/+/cmd'
 
-function connectDevice (p: TestPlatform, d: DeviceBundle, t: { after: (fn: () => unknown) => void }, o: IClientOptions = {}): Promise<MqttClient> {
-  const c = connect(`mqtts://127.0.0.1:${p.mqttPort}`, { key: d.key, cert: d.cert, ca: d.ca, clientId: d.thingName, protocolVersion: 5, reconnectPeriod: 0, ...o })
-  t.after(() => c.end(true))
-  return new Promise((resolve, reject) => { c.once('connect', () => resolve(c)); c.once('error', reject); c.once('close', () => reject(new Error('closed'))) })
-}
 
 function dataPlane (t: { after: (fn: () => unknown) => void }, p: TestPlatform, creds: Creds, clock: ManualClock): IoTDataPlaneClient {
   const agent = new Agent({ ca: p.caPem, keepAlive: true })
