@@ -25,6 +25,12 @@ const cases: Array<[string, string, boolean]> = [
   ['building/#', 'building', true],
   ['#', '$aws/things/x', false],
   ['$aws/#', '$aws/things/x', true],
+  ['a/+/c', 'a//c', true],
+  ['a/+', 'a', false],
+  ['a/#', 'a/', true],
+  ['a/b', 'a/bc', false],
+  ['a/b', 'a/b/', false],
+  ['+/+', '/x', true],
 ]
 for (const [f, t, want] of cases) test(`MQTT 5 §4.7 filter ${f} ${want ? 'matches' : 'does not match'} ${t}`, () => assert.equal(filterMatches(f, t), want))
 

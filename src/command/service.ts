@@ -33,15 +33,25 @@ const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64ur
 
 /** MQTT topic-filter match (MQTT 5 §4.7): `+` one level, `#` the rest; `$` topics only by filters starting with `$`. */
 export function filterMatches (filter: string, topic: string): boolean {
-  if (topic.startsWith('$') !== filter.startsWith('$')) return false
-  const f = filter.split('/')
-  const t = topic.split('/')
+  return levelsMatch(filter.split('/'), topic)
+}
+
+/**
+ * Matches pre-split filter levels against a topic without splitting it (this runs on every device publish when
+ * sensitive filters are set, so it allocates nothing).
+ */
+function levelsMatch (f: readonly string[], topic: string): boolean {
+  if ((topic.charCodeAt(0) === 0x24) !== (f[0].charCodeAt(0) === 0x24)) return false
+  let start = 0
   for (let i = 0; i < f.length; i++) {
     if (f[i] === '#') return true
-    if (i >= t.length) return false
-    if (f[i] !== '+' && f[i] !== t[i]) return false
+    if (start > topic.length) return false
+    let end = topic.indexOf('/', start)
+    if (end < 0) end = topic.length
+    if (f[i] !== '+' && (end - start !== f[i].length || !topic.startsWith(f[i], start))) return false
+    start = end + 1
   }
-  return f.length === t.length
+  return start === topic.length + 1
 }
 
 /** Checks one filter: non-empty, `#` only last and alone in its level, `+` alone in its level (MQTT 5 §4.7.1). */
@@ -67,6 +77,7 @@ export class CommandService {
   readonly #keyring: LocalKeyring
   readonly #clock: Clock
   #filters: string[] | undefined
+  #compiled: Array<readonly string[]> = []
   #key: { kid: string, privateKey: KeyObject, publicKey: KeyObject } | undefined
 
   constructor (deps: { storage: RegistryStorage, keyring: LocalKeyring, clock: Clock }) {
@@ -79,6 +90,7 @@ export class CommandService {
   async load (): Promise<void> {
     const stored = await this.#storage.read(async s => ({ filters: await s.getMeta(META_FILTERS), key: await s.getMeta(META_KEY) }))
     this.#filters = stored.filters === undefined ? [] : JSON.parse(stored.filters) as string[]
+    this.#compiled = this.#filters.map(f => f.split('/'))
     if (stored.key !== undefined) { this.#key = this.#unseal(stored.key); return }
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
     const kid = randomUUID()
@@ -107,11 +119,10 @@ export class CommandService {
   /** Topic filters marked sensitive. */
   get sensitiveFilters (): readonly string[] { return this.#loaded().filters }
 
-  /** True when `topic` falls under a sensitive filter. Hot path for device publishes: no allocation when none are set. */
+  /** True when `topic` falls under a sensitive filter. Hot path for device publishes: no allocation. */
   isSensitive (topic: string): boolean {
-    const filters = this.#filters
-    if (filters === undefined || filters.length === 0) return false
-    for (const f of filters) if (filterMatches(f, topic)) return true
+    const compiled = this.#compiled
+    for (let i = 0; i < compiled.length; i++) if (levelsMatch(compiled[i], topic)) return true
     return false
   }
 
@@ -124,6 +135,7 @@ export class CommandService {
       await u.audit.append({ action: 'thingward.SetSensitiveTopics', actor: caller.actor, outcome: 'success', sourceIp: caller.sourceIp, requestId: caller.requestId, details: { filters } })
     })
     this.#filters = filters
+    this.#compiled = filters.map(f => f.split('/'))
     return filters
   }
 
