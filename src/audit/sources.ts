@@ -6,21 +6,10 @@
 import { AuditKind, AuditOutcome } from './chain.ts'
 import type { AuditEventInput } from './chain.ts'
 import type { AuditRecorder } from './recorder.ts'
+import type { GatewayAuditEvent } from '../core/index.ts'
 
-/** The gateway's audit event (src/gateway/ports.ts `GatewayAuditEvent`), structurally. */
-export interface GatewayAuditEventLike {
-  readonly action: string
-  readonly outcome: string
-  readonly timeMs: number
-  readonly clientId?: string
-  readonly principalId?: string
-  readonly certificateFingerprint256?: string
-  readonly sourceAddress?: string
-  readonly resource?: string
-  readonly reason: string
-  readonly statement?: string
-  readonly reasonCode?: number
-}
+/** The gateway's audit event (declared in core, produced by src/gateway). */
+export type GatewayAuditEventLike = GatewayAuditEvent
 
 /** Options of {@link GatewayAuditAdapter}. */
 export interface GatewayAuditOptions {

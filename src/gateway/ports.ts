@@ -5,6 +5,7 @@
  * stores, audit chain); tests use small real implementations of the same interfaces.
  */
 import type { X509Certificate } from 'node:crypto'
+import type { GatewayAuditEvent } from '../core/index.ts'
 
 /** MQTT protocol levels the gateway speaks: 4 = MQTT 3.1.1, 5 = MQTT 5.0. */
 export type ProtocolVersion = 4 | 5
@@ -190,47 +191,10 @@ export interface RetainedStore {
   applyRetained (changes: readonly RetainedChange[]): Promise<void>
 }
 
-/** Kinds of events the gateway audits. */
-export const GatewayAuditAction = {
-  Connect: 'mqtt.connect',
-  Disconnect: 'mqtt.disconnect',
-  Publish: 'mqtt.publish',
-  Subscribe: 'mqtt.subscribe',
-  Receive: 'mqtt.receive',
-  Will: 'mqtt.will',
-  Limit: 'mqtt.limit',
-  Protocol: 'mqtt.protocol',
-  Session: 'mqtt.session',
-} as const
-export type GatewayAuditAction = (typeof GatewayAuditAction)[keyof typeof GatewayAuditAction]
-
-/** Outcome of an audited gateway event. */
-export const GatewayAuditOutcome = {
-  Allowed: 'allowed',
-  Denied: 'denied',
-  Limited: 'limited',
-  Closed: 'closed',
-} as const
-export type GatewayAuditOutcome = (typeof GatewayAuditOutcome)[keyof typeof GatewayAuditOutcome]
-
-/** One gateway audit event: who, what, on which resource, and why (DESIGN.md §5: explainable to the operator). */
-export interface GatewayAuditEvent {
-  readonly action: GatewayAuditAction
-  readonly outcome: GatewayAuditOutcome
-  readonly timeMs: number
-  readonly clientId?: string
-  readonly principalId?: string
-  readonly certificateFingerprint256?: string
-  readonly sourceAddress?: string
-  /** Topic, topic filter or client id the event is about. */
-  readonly resource?: string
-  /** Machine-friendly reason, e.g. `not-authorized`, `packet-too-large`, `session-taken-over`. */
-  readonly reason: string
-  /** The deciding policy statement for authorization denials (from `GatewayDecision.statement`). */
-  readonly statement?: string
-  /** The MQTT reason/return code sent to the client, if any. */
-  readonly reasonCode?: number
-}
+// The gateway's audit event shapes live in core so the audit module can consume them without importing this
+// adapter (DESIGN.md §4).
+export { GatewayAuditAction, GatewayAuditOutcome } from '../core/index.ts'
+export type { GatewayAuditEvent } from '../core/index.ts'
 
 /**
  * Receives connection events and denials. `record` is called on the event loop, sometimes per message (receive
