@@ -114,13 +114,24 @@ export interface BrokerDeps {
 
 const DENY_ALL: GatewayDecision = { allowed: false, reason: 'authorizer-error' }
 
+const wellFormed = (d: GatewayDecision): GatewayDecision =>
+  d !== null && typeof d === 'object' && typeof d.allowed === 'boolean' ? d : DENY_ALL
+
 function decide (fn: () => GatewayDecision): GatewayDecision {
   try {
-    const d = fn()
-    return d !== null && typeof d === 'object' && typeof d.allowed === 'boolean' ? d : DENY_ALL
+    return wellFormed(fn())
   } catch {
     return DENY_ALL // fail closed
   }
+}
+
+/** `decide` for the per-message questions, without a closure per call. */
+function decidePublish (a: SessionAuthorizer, topic: string, retain: boolean): GatewayDecision {
+  try { return wellFormed(a.authorizePublish(topic, retain)) } catch { return DENY_ALL }
+}
+
+function decideReceive (a: SessionAuthorizer, topic: string): GatewayDecision {
+  try { return wellFormed(a.authorizeReceive(topic)) } catch { return DENY_ALL }
 }
 
 /** The broker. Internal: the public surface is `Gateway`. */
@@ -467,7 +478,7 @@ export class Broker {
       return true
     }
     const authorizer = session.authorizer
-    const d = authorizer === undefined ? DENY_ALL : decide(() => authorizer.authorizePublish(topic, retain))
+    const d = authorizer === undefined ? DENY_ALL : decidePublish(authorizer, topic, retain)
     if (!d.allowed) {
       this.#deny('publish', d)
       this.audit(conn, Action.Publish, v5 ? Outcome.Denied : Outcome.Closed, d.reason ?? 'not-authorized', topic, v5 ? ReasonCode.NotAuthorized : undefined, d.statement)
@@ -642,7 +653,7 @@ export class Broker {
   #receiveAllowed (session: Session, topic: string): boolean {
     const authorizer = session.authorizer
     if (authorizer === undefined) return true // restored offline session: checked when it is delivered
-    const d = decide(() => authorizer.authorizeReceive(topic))
+    const d = decideReceive(authorizer, topic)
     if (d.allowed) return true
     this.#deny('receive', d)
     this.audit(undefined, Action.Receive, Outcome.Denied, d.reason ?? 'not-authorized', topic, undefined, d.statement, session)

@@ -8,8 +8,10 @@ import type { TLSSocket } from 'node:tls'
 import type {
   IConnectPacket, IDisconnectPacket, IPubackPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet,
 } from 'mqtt-packet'
-import { decodeFrame, encodePacket, FrameReader, PacketType, publishTopicSpan } from './framing.ts'
-import type { FrameError } from './framing.ts'
+import {
+  decodeFrame, decodePubackFast, decodePublishFast, encodePacket, encodePubackSuccess, FrameReader, PacketType, publishTopicSpan,
+} from './framing.ts'
+import type { FrameError, PublishFields } from './framing.ts'
 import { TokenBucket } from './limits.ts'
 import type { ConnectAttributes, GrantedQoS, MessageProperties, ProtocolVersion } from './ports.ts'
 import { GatewayAuditAction, GatewayAuditOutcome } from './ports.ts'
@@ -402,9 +404,13 @@ export class Connection {
     switch (type) {
       case PacketType.Publish: return this.#onPublish(frame, hb)
       case PacketType.Puback: {
-        const d = decodeFrame(frame, this.version)
-        if (!d.ok) return this.protocolViolation(ReasonCode.MalformedPacket, 'malformed-puback')
-        const id = (d.packet as IPubackPacket).messageId ?? 0
+        let id = decodePubackFast(frame)
+        if (id < 0) {
+          const d = decodeFrame(frame, this.version)
+          id = d.ok ? ((d.packet as IPubackPacket).messageId ?? 0) : 0
+          // A cut-off Packet Identifier decodes as -1; 0 is never valid [MQTT-2.2.1-3].
+          if (id <= 0) return this.protocolViolation(ReasonCode.MalformedPacket, 'malformed-puback')
+        }
         if (this.session !== undefined) this.#broker.acknowledge(this.session, id)
         return true
       }
@@ -475,9 +481,13 @@ export class Connection {
     // decoder would silently substitute U+FFFD.
     const span = publishTopicSpan(frame, hb)
     if (span !== undefined && !isUtf8(frame.subarray(span[0], span[1]))) return this.protocolViolation(ReasonCode.MalformedPacket, 'topic-not-utf8')
-    const d = decodeFrame(frame, this.version)
-    if (!d.ok || d.packet.cmd !== 'publish') return this.protocolViolation(ReasonCode.MalformedPacket, 'malformed-publish')
-    const p = d.packet
+    let p: PublishFields | undefined = decodePublishFast(frame, hb, this.version)
+    if (p === undefined) {
+      const d = decodeFrame(frame, this.version)
+      if (!d.ok || d.packet.cmd !== 'publish') return this.protocolViolation(ReasonCode.MalformedPacket, 'malformed-publish')
+      const g = d.packet
+      p = { topic: g.topic, payload: typeof g.payload === 'string' ? Buffer.from(g.payload) : Buffer.from(g.payload), qos: g.qos, dup: g.dup, retain: g.retain, messageId: g.messageId ?? 0, properties: g.properties }
+    }
     b.metrics.messagesIn++
     const qos = p.qos
     // [MQTT-3.3.1-2] DUP must be 0 for QoS 0.
@@ -489,7 +499,10 @@ export class Connection {
       this.close(ReasonCode.QoSNotSupported)
       return false
     }
-    const messageId = p.messageId ?? 0
+    const messageId = p.messageId
+    // [MQTT-2.2.1-3] a PUBLISH with QoS > 0 carries a non-zero Packet Identifier (mqtt-packet reports a cut-off
+    // one as -1).
+    if (qos === 1 && messageId <= 0) return this.protocolViolation(v5 ? ReasonCode.ProtocolError : ReasonCode.MalformedPacket, 'packet-id-zero')
     let topic = p.topic
     if (v5) {
       const alias = p.properties?.topicAlias
@@ -519,7 +532,7 @@ export class Connection {
       return this.protocolViolation(v5 ? ReasonCode.TopicNameInvalid : ReasonCode.MalformedPacket, `topic-${problem}`)
     }
     const payload = p.payload
-    const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length
+    const size = payload.length
     if (size > b.limits.maxPayloadBytes) {
       b.metrics.limitsExceeded++
       b.audit(this, GatewayAuditAction.Limit, GatewayAuditOutcome.Closed, 'payload-too-large', topic, ReasonCode.PacketTooLarge)
@@ -539,7 +552,8 @@ export class Connection {
       if (qos === 1) this.puback(messageId, v5 ? ReasonCode.QuotaExceeded : 0, ReasonString.RateExceeded)
       return true
     }
-    const body = typeof payload === 'string' ? Buffer.from(payload) : Buffer.from(payload)
+    // The payload is a view of the network chunk: copy it, so a queued or retained message keeps only its bytes.
+    const body = Buffer.from(payload)
     return b.publishFromClient(this, topic, body, qos, p.retain, v5 ? p.properties : undefined, messageId)
   }
 
@@ -555,6 +569,7 @@ export class Connection {
 
   /** Sends PUBACK; the reason string is dropped when the client asked for no problem information [MQTT-3.1.2-29]. */
   puback (messageId: number, reasonCode: number, reasonString?: string): void {
+    if (reasonCode === ReasonCode.Success || this.version === 4) { this.write(encodePubackSuccess(messageId)); return }
     const packet: IPubackPacket = { cmd: 'puback', messageId }
     if (this.version === 5) {
       packet.reasonCode = reasonCode

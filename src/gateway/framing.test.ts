@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { generate } from 'mqtt-packet'
-import { decodeFrame, FrameReader, publishPacketIdOffset } from './framing.ts'
+import { decodeFrame, decodePubackFast, decodePublishFast, encodePlainPublish, encodePubackSuccess, FrameReader, publishPacketIdOffset } from './framing.ts'
 
 function frames (reader: FrameReader, chunks: Buffer[]): { frames: Buffer[], error: string | undefined } {
   const out: Buffer[] = []
@@ -51,4 +51,49 @@ test('decodeFrame rejects garbage and recovers for the next frame', () => {
 test('publishPacketIdOffset finds the packet id after the topic', () => {
   const enc = generate({ cmd: 'publish', topic: 'abc/def', payload: Buffer.alloc(300), qos: 1, messageId: 0x1234, retain: false, dup: false })
   assert.equal(enc.readUInt16BE(publishPacketIdOffset(enc)), 0x1234)
+})
+
+test('the fast PUBLISH decoder agrees with mqtt-packet on every shape it takes, and declines the rest', () => {
+  const cases: Array<{ v: 4 | 5, p: Parameters<typeof generate>[0] }> = []
+  for (const v of [4, 5] as const) {
+    for (const qos of [0, 1] as const) {
+      for (const retain of [false, true]) {
+        for (const topic of ['a', 'building/1/floor/2/temperature/t-1', 'é/ü/€/𝄞', 'x'.repeat(300)]) {
+          for (const size of [0, 1, 127, 128, 16_383, 16_384, 70_000]) {
+            cases.push({ v, p: { cmd: 'publish', topic, payload: Buffer.alloc(size, size & 0xff), qos, retain, dup: qos === 1 && size === 1, messageId: qos === 1 ? 1 + (size % 65_000) : undefined } })
+          }
+        }
+      }
+    }
+  }
+  for (const { v, p } of cases) {
+    const frame = generate(p, { protocolVersion: v })
+    let hb = 1
+    while ((frame[hb] & 0x80) !== 0) hb++
+    hb++
+    const fast = decodePublishFast(frame, hb, v)
+    const ref = decodeFrame(frame, v)
+    assert.ok(fast !== undefined && ref.ok && ref.packet.cmd === 'publish')
+    const r = ref.packet
+    assert.deepEqual({ topic: fast.topic, qos: fast.qos, dup: fast.dup, retain: fast.retain, messageId: fast.messageId, payload: Buffer.from(fast.payload) },
+      { topic: r.topic, qos: r.qos, dup: r.dup, retain: r.retain, messageId: r.messageId ?? 0, payload: Buffer.from(r.payload) })
+    // The encoder writes exactly what the general encoder writes for the same message.
+    const again = encodePlainPublish(Buffer.from(r.topic), Buffer.from(r.payload), r.qos, r.retain, r.dup, r.messageId ?? 0, v)
+    assert.deepEqual(again, frame)
+  }
+  // Declined: MQTT 5 properties, QoS 3, a topic length past the end, a missing Packet Identifier.
+  const withProps = generate({ cmd: 'publish', topic: 't', payload: Buffer.from('x'), qos: 0, retain: false, dup: false, properties: { contentType: 'a' } }, { protocolVersion: 5 })
+  assert.equal(decodePublishFast(withProps, 2, 5), undefined)
+  assert.equal(decodePublishFast(Buffer.from([0x36, 0x03, 0x00, 0x01, 0x61]), 2, 4), undefined)
+  assert.equal(decodePublishFast(Buffer.from([0x30, 0x03, 0x00, 0x09, 0x61]), 2, 4), undefined)
+  assert.equal(decodePublishFast(Buffer.from([0x32, 0x03, 0x00, 0x01, 0x61]), 2, 4), undefined)
+})
+
+test('the fast PUBACK decoder reads the plain shapes and declines reason codes, properties and bad flags', () => {
+  assert.equal(decodePubackFast(Buffer.from([0x40, 0x02, 0x12, 0x34])), 0x1234)
+  assert.equal(decodePubackFast(Buffer.from([0x40, 0x03, 0x12, 0x34, 0x00])), 0x1234)
+  assert.equal(decodePubackFast(Buffer.from([0x40, 0x03, 0x12, 0x34, 0x10])), -1)
+  assert.equal(decodePubackFast(Buffer.from([0x40, 0x04, 0x12, 0x34, 0x00, 0x00])), -1)
+  assert.equal(decodePubackFast(Buffer.from([0x42, 0x02, 0x12, 0x34])), -1)
+  assert.deepEqual(encodePubackSuccess(0xabcd), generate({ cmd: 'puback', messageId: 0xabcd }, { protocolVersion: 4 }))
 })

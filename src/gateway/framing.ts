@@ -6,7 +6,7 @@
  * so no parser state is kept per connection).
  */
 import { generate, parser as createParser } from 'mqtt-packet'
-import type { Packet, Parser } from 'mqtt-packet'
+import type { IPublishPacket, Packet, Parser } from 'mqtt-packet'
 
 /** Control packet types (MQTT 5 §2.1.2, Table 2-1). */
 export const PacketType = {
@@ -215,4 +215,104 @@ export function publishPacketIdOffset (encoded: Buffer): number {
   while ((encoded[i] & 0x80) !== 0) i++
   const headerBytes = i + 1
   return headerBytes + 2 + encoded.readUInt16BE(headerBytes)
+}
+
+/** The fields of a decoded PUBLISH (MQTT 5 §3.3), whichever decoder produced them. */
+export interface PublishFields {
+  readonly topic: string
+  /** A view of the frame: copy it before the frame's chunk is reused. */
+  readonly payload: Buffer
+  readonly qos: 0 | 1 | 2
+  readonly dup: boolean
+  readonly retain: boolean
+  /** Packet Identifier (0 for QoS 0). */
+  readonly messageId: number
+  readonly properties: IPublishPacket['properties'] | undefined
+}
+
+/**
+ * Decodes the common PUBLISH shapes without the general decoder: 3.1.1 always, MQTT 5 when the Property Length
+ * is zero. Returns undefined for anything else (MQTT 5 properties, QoS 3, a topic or Packet Identifier running
+ * past the frame) — the caller then uses {@link decodeFrame}, which owns the complete grammar and its errors.
+ * The fields read are those of MQTT 5 §3.3.1 (fixed header) and §3.3.2 (variable header).
+ */
+export function decodePublishFast (frame: Buffer, headerBytes: number, version: 4 | 5): PublishFields | undefined {
+  const b0 = frame[0]
+  const bits = (b0 >> 1) & 3
+  // [MQTT-3.3.1-4] both QoS bits set is malformed: left to the general decoder, which reports it.
+  if (bits === 3) return undefined
+  const qos = bits as 0 | 1 | 2
+  const end = frame.length
+  let i = headerBytes
+  if (i + 2 > end) return undefined
+  const topicEnd = i + 2 + ((frame[i] << 8) | frame[i + 1])
+  if (topicEnd > end) return undefined
+  const topic = frame.toString('utf8', i + 2, topicEnd)
+  i = topicEnd
+  let messageId = 0
+  if (qos > 0) {
+    if (i + 2 > end) return undefined
+    messageId = (frame[i] << 8) | frame[i + 1]
+    i += 2
+  }
+  if (version === 5) {
+    // Property Length (MQTT 5 §3.3.2.3.1): only the one-byte zero is handled here.
+    if (i >= end || frame[i] !== 0) return undefined
+    i++
+  }
+  return { topic, payload: frame.subarray(i, end), qos, dup: (b0 & 0x08) !== 0, retain: (b0 & 0x01) !== 0, messageId, properties: undefined }
+}
+
+/**
+ * The Packet Identifier of a PUBACK in its common shapes: 3.1.1's two bytes, or MQTT 5 with no Reason Code or
+ * Success and no properties (MQTT 5 §3.4.2.1 lets both be omitted). Anything else returns -1 and goes to
+ * {@link decodeFrame}.
+ */
+export function decodePubackFast (frame: Buffer): number {
+  // Fixed header 0x40 [MQTT-3.4.1] (reserved flags 0) and Remaining Length 2, or 3 with Reason Code 0x00.
+  if (frame[0] !== 0x40) return -1
+  if (frame.length === 4 && frame[1] === 2) return (frame[2] << 8) | frame[3]
+  if (frame.length === 5 && frame[1] === 3 && frame[4] === 0) return (frame[2] << 8) | frame[3]
+  return -1
+}
+
+/** PUBACK with Reason Code Success and no properties: the same four bytes in 3.1.1 and 5 (MQTT 5 §3.4.2.1). */
+export function encodePubackSuccess (messageId: number): Buffer {
+  const b = Buffer.allocUnsafe(4)
+  b[0] = 0x40
+  b[1] = 0x02
+  b[2] = messageId >> 8
+  b[3] = messageId & 0xff
+  return b
+}
+
+/**
+ * Encodes a PUBLISH without properties (3.1.1, or MQTT 5 with Property Length 0): fixed header, topic, Packet
+ * Identifier for QoS > 0, then the payload — one allocation and two copies, where the general encoder builds a
+ * packet object and walks every optional field.
+ */
+export function encodePlainPublish (topic: Buffer, payload: Buffer, qos: number, retain: boolean, dup: boolean, messageId: number, version: 4 | 5): Buffer {
+  const remaining = 2 + topic.length + (qos > 0 ? 2 : 0) + (version === 5 ? 1 : 0) + payload.length
+  const lenBytes = remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4
+  const out = Buffer.allocUnsafe(1 + lenBytes + remaining)
+  out[0] = 0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 0x01 : 0)
+  // Remaining Length as a Variable Byte Integer (MQTT 5 §1.5.5).
+  let i = 1
+  let x = remaining
+  do {
+    let byte = x % 128
+    x = Math.floor(x / 128)
+    if (x > 0) byte |= 0x80
+    out[i++] = byte
+  } while (x > 0)
+  out[i++] = topic.length >> 8
+  out[i++] = topic.length & 0xff
+  i += topic.copy(out, i)
+  if (qos > 0) {
+    out[i++] = messageId >> 8
+    out[i++] = messageId & 0xff
+  }
+  if (version === 5) out[i++] = 0
+  payload.copy(out, i)
+  return out
 }

@@ -4,7 +4,7 @@
  * and connection.ts. Fields are allocated lazily so an idle session costs little memory.
  */
 import type { IPublishPacket } from 'mqtt-packet'
-import { encodePacket, publishPacketIdOffset } from './framing.ts'
+import { encodePacket, encodePlainPublish, publishPacketIdOffset } from './framing.ts'
 import type {
   GrantedQoS, MessageProperties, ProtocolVersion, SessionAuthorizer, SessionPrincipal, StoredMessage,
   StoredSubscription,
@@ -35,6 +35,8 @@ export class RoutedMessage {
    */
   readonly v311Payload: Buffer | undefined
   #cache: Array<Buffer | undefined> | undefined = undefined
+  /** The topic's UTF-8 bytes, encoded once per message. */
+  #topicBytes: Buffer | undefined = undefined
 
   constructor (topic: string, payload: Buffer, qos: GrantedQoS, retain: boolean, properties: MessageProperties | undefined,
     expiresAtMs: number, origin: object | undefined, v311Payload?: Buffer) {
@@ -79,13 +81,15 @@ export class RoutedMessage {
       if (cached !== undefined) return qos === 0 ? cached : withPacketId(cached, messageId)
     }
     const payload = version === 5 ? this.payload : (this.v311Payload ?? this.payload)
-    const packet: IPublishPacket = { cmd: 'publish', topic: this.topic, payload, qos, retain, dup }
-    if (qos > 0) packet.messageId = messageId
-    if (version === 5) {
-      const props = this.#v5Properties(subscriptionIds, nowMs)
-      if (props !== undefined) packet.properties = props
+    const props = version === 5 ? this.#v5Properties(subscriptionIds, nowMs) : undefined
+    let encoded: Buffer
+    if (props === undefined) {
+      encoded = encodePlainPublish(this.#topicBytes ??= Buffer.from(this.topic), payload, qos, retain, dup, messageId, version)
+    } else {
+      const packet: IPublishPacket = { cmd: 'publish', topic: this.topic, payload, qos, retain, dup, properties: props }
+      if (qos > 0) packet.messageId = messageId
+      encoded = encodePacket(packet, version)
     }
-    const encoded = encodePacket(packet, version)
     if (cacheable) {
       this.#cache ??= new Array<Buffer | undefined>(8)
       this.#cache[key] = encoded
