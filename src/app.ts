@@ -39,6 +39,9 @@ import { SqliteDb } from './storage/sqlite/db.ts'
 import { SqliteKeyringStore } from './storage/sqlite/keyring-store.ts'
 import { SqliteRegistryStorage } from './storage/sqlite/registry-store.ts'
 
+/** Longest wait before events nobody awaits are committed (see AuditRecorderOptions.commitDelayMs). */
+const AUDIT_COMMIT_DELAY_MS = 10
+
 /** Everything the process runs, built in one place (DESIGN.md §4: only app.ts constructs concrete classes). */
 export interface App {
   readonly config: Config
@@ -101,7 +104,9 @@ export async function createApp (config: Config, opts: AppOptions = {}): Promise
     })
     const requests = new RequestTracker()
     const audit = new SqliteAuditStore(db, clock, { onAppend: (r) => { requests.observe(r) } })
-    const recorder = new AuditRecorder({ store: audit, onError: (err) => logger.error({ err }, 'audit commit failed') })
+    // Gateway decisions and request events share commits for up to AUDIT_COMMIT_DELAY_MS: one WAL fsync per
+    // batch instead of one per connecting device (awaited events still commit at once).
+    const recorder = new AuditRecorder({ store: audit, commitDelayMs: AUDIT_COMMIT_DELAY_MS, onError: (err) => logger.error({ err }, 'audit commit failed') })
     const keyring = await LocalKeyring.open({ store: new SqliteKeyringStore(db), kek, clock, onUse: keyUseRecorder(recorder) })
     kek.fill(0)
     const auditLog = await AuditService.open({

@@ -77,3 +77,25 @@ test('a failed commit: awaited events are rejected, queued ones retried; an unen
   assert.throws(() => r.enqueue(ev(4)), /closed/)
   db.close()
 })
+
+test('commit delay: events nobody awaits share one commit; an awaited event, flush or a full batch commits at once', async () => {
+  const { db, store: s, batches } = store()
+  const r = new AuditRecorder({ store: s, commitDelayMs: 60_000, delayedBatch: 50 })
+  for (let i = 0; i < 3; i++) { r.enqueueAlways(ev(i)); await new Promise<void>(resolve => { setImmediate(resolve) }) }
+  // Three events queued over three turns of the event loop, none committed: the delay holds them.
+  assert.deepEqual(batches, [])
+  assert.equal(r.pending, 3)
+  const rec = await r.record(ev(3))
+  assert.equal(rec.seq, 4)
+  assert.deepEqual(batches, [4])
+  for (let i = 4; i < 54; i++) r.enqueue(ev(i))
+  await new Promise<void>(resolve => { setImmediate(resolve) })
+  assert.deepEqual(batches, [4, 50])
+  r.enqueue(ev(54))
+  await r.flush()
+  assert.deepEqual(batches, [4, 50, 1])
+  assert.equal(r.pending, 0)
+  assert.equal(verifyChain(await s.rows()), undefined)
+  await r.close()
+  db.close()
+})

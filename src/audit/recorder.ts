@@ -14,6 +14,15 @@ export interface AuditRecorderOptions {
   /** Wait before retrying after a failed commit. */
   readonly retryMs?: number
   readonly onError?: (err: unknown) => void
+  /**
+   * Longest wait, in ms, before committing events nobody awaits (`enqueue`, `enqueueAlways`), so a trickle of
+   * them (one gateway connect at a time) shares a commit instead of paying a WAL fsync each; PostgreSQL's
+   * `commit_delay` in spirit. An awaited event (`record`), `flush`, `close` or `delayedBatch` queued events
+   * commit at once. 0 (the default) commits on the next microtask.
+   */
+  readonly commitDelayMs?: number
+  /** Queued events that end the wait early (default 1,000). */
+  readonly delayedBatch?: number
 }
 
 interface Pending {
@@ -55,6 +64,10 @@ export class AuditRecorder {
   #running: Promise<void> | undefined = undefined
   #closed = false
   #closingFailures = 0
+  readonly #commitDelayMs: number
+  readonly #delayedBatch: number
+  /** The pending delayed commit, while events nobody awaits wait for company. */
+  #delay: NodeJS.Timeout | undefined = undefined
 
   constructor (opts: AuditRecorderOptions) {
     this.#store = opts.store
@@ -63,6 +76,8 @@ export class AuditRecorder {
     this.#maxBatch = opts.maxBatch ?? DEFAULT_MAX_BATCH
     this.#retryMs = opts.retryMs ?? DEFAULT_RETRY_MS
     this.#onError = opts.onError ?? (() => {})
+    this.#commitDelayMs = opts.commitDelayMs ?? 0
+    this.#delayedBatch = opts.delayedBatch ?? 1000
   }
 
   /** Events queued or being committed, not yet durable. */
@@ -84,18 +99,19 @@ export class AuditRecorder {
   enqueue (e: AuditEventInput): void {
     this.#admit()
     this.#queue.push({ e })
-    this.#kick()
+    this.#kickLater()
   }
 
   /** Queues an event without waiting and never throws (gateway sink). Closed recorders report to onError. */
   enqueueAlways (e: AuditEventInput): void {
     if (this.#closed) { this.#onError(new AppError('ERR_INTERNAL', 'audit recorder is closed', { action: e.action })); return }
     this.#queue.push({ e })
-    this.#kick()
+    this.#kickLater()
   }
 
   /** Resolves when everything queued so far is committed (or rejected). */
   async flush (): Promise<void> {
+    if (this.#delay !== undefined) this.#kick()
     while (this.#running !== undefined) await this.#running
   }
 
@@ -113,7 +129,18 @@ export class AuditRecorder {
     if (this.pending >= this.#hardLimit) throw new AppError('ERR_AUDIT_OVERLOADED', 'the audit log is overloaded', { pending: this.pending })
   }
 
+  /** Commits soon: at once without a commit delay or with a full batch, else when the delay ends. */
+  #kickLater (): void {
+    if (this.#running !== undefined) return
+    if (this.#commitDelayMs <= 0 || this.#queue.length >= this.#delayedBatch) { this.#kick(); return }
+    if (this.#delay === undefined) {
+      // Not unref'd: a process about to exit waits the few ms for its last events to be committed.
+      this.#delay = setTimeout(() => { this.#kick() }, this.#commitDelayMs)
+    }
+  }
+
   #kick (): void {
+    if (this.#delay !== undefined) { clearTimeout(this.#delay); this.#delay = undefined }
     if (this.#running !== undefined) return
     // A microtask, not a timer: everything queued by the current synchronous run joins the first batch.
     this.#running = Promise.resolve().then(() => this.#drain()).finally(() => {
