@@ -433,6 +433,7 @@ export class Broker {
     for (const sub of session.subscriptions.values()) this.#trie.remove(sub.filter, sub)
     session.subscriptions.clear()
     session.queue = undefined
+    session.queueHead = 0
     session.inflight = undefined
     const will = session.pendingWill
     session.pendingWill = undefined
@@ -635,7 +636,7 @@ export class Broker {
     for (let k = 0; k < n; k++) {
       const sub = members[(group.cursor + k) % n]
       const c = sub.session.connection
-      if (c !== undefined && !c.backpressured && (sub.session.queue?.length ?? 0) === 0) {
+      if (c !== undefined && !c.backpressured && sub.session.queuedMessages === 0) {
         chosen = sub
         group.cursor = (group.cursor + k + 1) % n
         break
@@ -679,7 +680,7 @@ export class Broker {
     }
     const d: Delivery = { msg: message, qos, retain, subscriptionIds: subIds, messageId: 0, dup: false }
     const inflight = session.inflight
-    if ((session.queue === undefined || session.queue.length === 0) && !conn.backpressured &&
+    if (session.queuedMessages === 0 && !conn.backpressured &&
       (inflight === undefined || inflight.size < this.#window(conn))) {
       this.#send(session, conn, d, nowMs)
       return
@@ -696,7 +697,7 @@ export class Broker {
 
   #enqueue (session: Session, d: Delivery): boolean {
     const q = (session.queue ??= [])
-    if (q.length >= this.limits.maxQueuedMessages) {
+    if (q.length - session.queueHead >= this.limits.maxQueuedMessages) {
       this.metrics.messagesDropped++
       this.metrics.limitsExceeded++
       return false
@@ -729,17 +730,27 @@ export class Broker {
     if (conn === undefined || conn.state !== ConnectionState.Connected || q === undefined) return
     const nowMs = this.nowMs()
     const window = this.#window(conn)
-    let i = 0
+    let i = session.queueHead
     while (i < q.length && (session.inflight?.size ?? 0) < window && !conn.backpressured) {
       const d = q[i++]
+      // Taken before it is sent: if the send closes the connection, the session re-queues from here on.
+      session.queueHead = i
       // MQTT 5 §3.3.2.3.3: an expired message is not delivered; iot:Receive is re-checked after waiting.
       if (d.msg.isExpired(nowMs)) { this.metrics.messagesDropped++; continue }
       if (!this.#receiveAllowed(session, d.msg.topic)) continue
       this.#send(session, conn, d, nowMs)
       if (session.connection !== conn) break
     }
-    if (i > 0) q.splice(0, i)
-    if (q.length === 0) session.queue = undefined
+    // A delivery may have closed the connection, which re-queued or dropped the queue: only a live queue moves on.
+    if (session.queue !== q) return
+    if (i >= q.length) {
+      session.queue = undefined
+      session.queueHead = 0
+    } else if (i > 1024 && i * 2 > q.length) {
+      // Compact now and then, so a long-lived backlog does not keep its consumed head.
+      session.queue = q.slice(i)
+      session.queueHead = 0
+    }
   }
 
   /** PUBACK from the client: the message is delivered [MQTT-4.3.2-…]; fill the window again. */

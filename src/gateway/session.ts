@@ -202,7 +202,9 @@ export class Session implements GatewaySession {
   sourceAddress: string | undefined = undefined
   readonly subscriptions = new Map<string, Subscription>()
   inflight: Map<number, Delivery> | undefined = undefined
+  /** Queued deliveries: `queue[queueHead…]` (a head index, so taking from the front does not move the rest). */
   queue: Delivery[] | undefined = undefined
+  queueHead = 0
   /** Set once the session has been written to the SessionStore. */
   persisted = false
   /** Absolute time the session expires while offline; 0 = not scheduled / never. */
@@ -226,7 +228,7 @@ export class Session implements GatewaySession {
 
   get connected (): boolean { return this.connection !== undefined }
   get subscriptionFilters (): readonly string[] { return [...this.subscriptions.keys()] }
-  get queuedMessages (): number { return this.queue?.length ?? 0 }
+  get queuedMessages (): number { return this.queue === undefined ? 0 : this.queue.length - this.queueHead }
   get inflightMessages (): number { return this.inflight?.size ?? 0 }
 
   /** Next free Packet Identifier (non-zero [MQTT-2.3.1-1], not in use [MQTT-2.3.1-2]). */
@@ -247,14 +249,16 @@ export class Session implements GatewaySession {
     const resend: Delivery[] = []
     for (const d of inflight.values()) { d.dup = true; resend.push(d) }
     inflight.clear()
-    this.queue = this.queue === undefined ? resend : resend.concat(this.queue)
+    this.queue = this.queue === undefined ? resend : resend.concat(this.queue.slice(this.queueHead))
+    this.queueHead = 0
   }
 
   /** Queued and in-flight messages, in order, for the SessionStore. */
   storedMessages (): StoredMessage[] {
     const out: StoredMessage[] = []
     if (this.inflight !== undefined) for (const d of this.inflight.values()) out.push(storedDelivery(d))
-    if (this.queue !== undefined) for (const d of this.queue) out.push(storedDelivery(d))
+    const q = this.queue
+    if (q !== undefined) for (let i = this.queueHead; i < q.length; i++) out.push(storedDelivery(q[i]))
     return out
   }
 }
