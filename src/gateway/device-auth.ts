@@ -1,7 +1,7 @@
 import type { X509Certificate } from 'node:crypto'
 import type { ArnContext, Clock } from '../core/index.ts'
 import { iotArn } from '../core/index.ts'
-import type { Decision, PolicyChange, SessionDependencies } from '../policy/index.ts'
+import type { CompiledAuthorizer, Decision, PolicyChange, SessionDependencies } from '../policy/index.ts'
 import { affectsSession, buildSessionVariables, collectEffectivePolicies, compilePolicies, describeDecision } from '../policy/index.ts'
 import type { DeviceDirectory, DeviceIdentity } from '../registry/index.ts'
 import type { CommandService } from '../command/index.ts'
@@ -68,6 +68,70 @@ const DENY_ALL: SessionAuthorizer = {
 }
 
 /**
+ * Decisions map to the gateway's shape once each. Compiled decisions are frozen objects shared by every session
+ * on the same policy version (policy/compile.ts), so one table serves the whole gateway and the per-message path
+ * allocates nothing.
+ */
+const shaped = new WeakMap<Decision, GatewayDecision>()
+function toGateway (d: Decision): GatewayDecision {
+  let g = shaped.get(d)
+  if (g === undefined) {
+    g = Object.freeze({ allowed: d.allowed, reason: d.allowed ? undefined : (d.effect === 'explicitDeny' ? 'explicit-deny' : 'no-matching-statement'), statement: describeDecision(d) })
+    shaped.set(d, g)
+  }
+  return g
+}
+
+/** One session's authorizer: its compiled policies and client ARN (a plain object, no closures per session). */
+class DeviceSessionAuthorizer implements SessionAuthorizer {
+  readonly #compiled: CompiledAuthorizer
+  readonly #clientArn: string
+  readonly #arn: ArnContext
+  readonly #commands: Pick<CommandService, 'isSensitive'> | undefined
+
+  constructor (compiled: CompiledAuthorizer, clientArn: string, arn: ArnContext, commands: Pick<CommandService, 'isSensitive'> | undefined) {
+    this.#compiled = compiled
+    this.#clientArn = clientArn
+    this.#arn = arn
+    this.#commands = commands
+  }
+
+  authorizeConnect (_a: ConnectAttributes): GatewayDecision { return toGateway(this.#compiled.authorize('iot:Connect', this.#clientArn)) }
+
+  authorizePublish (topic: string, retain: boolean): GatewayDecision {
+    // Sensitive command topics take MFA-backed operator commands only: no device publishes there, whatever its
+    // policy says.
+    if (this.#commands !== undefined && this.#commands.isSensitive(topic)) return SENSITIVE_TOPIC_DECISION
+    const d = this.#compiled.authorizeTopic('iot:Publish', topic)
+    // AWS: a retained publish needs iot:RetainPublish as well as iot:Publish.
+    return !d.allowed || !retain ? toGateway(d) : toGateway(this.#compiled.authorizeTopic('iot:RetainPublish', topic))
+  }
+
+  // The command verification keys are public: every device may read them.
+  authorizeSubscribe (filter: string): GatewayDecision {
+    return filter === COMMAND_KEYS_TOPIC ? PUBLIC_KEYS_DECISION : toGateway(this.#compiled.authorize('iot:Subscribe', iotArn(this.#arn, 'topicfilter', filter)))
+  }
+
+  authorizeReceive (topic: string): GatewayDecision {
+    return topic === COMMAND_KEYS_TOPIC ? PUBLIC_KEYS_DECISION : toGateway(this.#compiled.authorizeTopic('iot:Receive', topic))
+  }
+}
+
+const NO_GROUPS: ReadonlySet<string> = new Set()
+/** Interned policy-name sets: sessions on the same policies share one (bounded; a miss just builds a new set). */
+const policyNameSets = new Map<string, ReadonlySet<string>>()
+function policyNameSet (names: readonly string[]): ReadonlySet<string> {
+  const key = names.join('\0')
+  let set = policyNameSets.get(key)
+  if (set === undefined) {
+    set = new Set(names)
+    if (policyNameSets.size >= 10_000) policyNameSets.clear()
+    policyNameSets.set(key, set)
+  }
+  return set
+}
+
+/**
  * Compiles each session's policies once (certificate policies + its thing's group policies, ancestors included)
  * with the session's policy variables bound, and answers the gateway's per-message questions from memory.
  * Remembers what each session was built from so a registry change re-authorizes exactly the affected sessions.
@@ -118,36 +182,11 @@ export class PolicyAuthorizerFactory implements SessionAuthorizerFactory {
     })
     this.#deps.set(principal, {
       certificateId: identity.certificate.id, certificateArn: identity.certificateArn, thingName: thing?.name,
-      groupNames: new Set(loaded.thingGroups.map(g => g.groupName)), policyNames: new Set(policies.map(p => p.name)),
+      groupNames: loaded.thingGroups.length === 0 ? NO_GROUPS : new Set(loaded.thingGroups.map(g => g.groupName)),
+      policyNames: policyNameSet(policies.map(p => p.name)),
     })
     const compiled = compilePolicies(policies, session, { arn: this.#arn, clock: this.#clock })
-    // Decisions are a small set of frozen objects per compiled authorizer; map each once to the gateway's shape so
-    // the per-message path allocates nothing.
-    const shaped = new WeakMap<Decision, GatewayDecision>()
-    const toGateway = (d: Decision): GatewayDecision => {
-      let g = shaped.get(d)
-      if (g === undefined) {
-        g = Object.freeze({ allowed: d.allowed, reason: d.allowed ? undefined : (d.effect === 'explicitDeny' ? 'explicit-deny' : 'no-matching-statement'), statement: describeDecision(d) })
-        shaped.set(d, g)
-      }
-      return g
-    }
-    const clientArn = iotArn(this.#arn, 'client', context.clientId)
-    const commands = this.#commands
-    return {
-      authorizeConnect: (_a: ConnectAttributes) => toGateway(compiled.authorize('iot:Connect', clientArn)),
-      authorizePublish: (topic: string, retain: boolean) => {
-        // Sensitive command topics take MFA-backed operator commands only: no device publishes there, whatever
-        // its policy says.
-        if (commands !== undefined && commands.isSensitive(topic)) return SENSITIVE_TOPIC_DECISION
-        const d = compiled.authorizeTopic('iot:Publish', topic)
-        // AWS: a retained publish needs iot:RetainPublish as well as iot:Publish.
-        return !d.allowed || !retain ? toGateway(d) : toGateway(compiled.authorizeTopic('iot:RetainPublish', topic))
-      },
-      // The command verification keys are public: every device may read them.
-      authorizeSubscribe: (filter: string) => filter === COMMAND_KEYS_TOPIC ? PUBLIC_KEYS_DECISION : toGateway(compiled.authorize('iot:Subscribe', iotArn(this.#arn, 'topicfilter', filter))),
-      authorizeReceive: (topic: string) => topic === COMMAND_KEYS_TOPIC ? PUBLIC_KEYS_DECISION : toGateway(compiled.authorizeTopic('iot:Receive', topic)),
-    }
+    return new DeviceSessionAuthorizer(compiled, iotArn(this.#arn, 'client', context.clientId), this.#arn, this.#commands)
   }
 
   /** Whether a registry change may alter what the session built for `principal` may do. */

@@ -110,6 +110,18 @@ const normalizeValue = (v: ContextValue | undefined): ContextValue | undefined =
   Array.isArray(v) && v.length === 0 ? undefined : v
 
 /** Session-bound values and the rule for which keys are bound. */
+/** Lower-cased context keys, interned: every session binds the same few keys (bounded; a miss is just a copy). */
+const lowerKeys = new Map<string, string>()
+function lowerKey (k: string): string {
+  let l = lowerKeys.get(k)
+  if (l === undefined) {
+    l = k.toLowerCase()
+    if (lowerKeys.size >= 10_000) lowerKeys.clear()
+    lowerKeys.set(k, l)
+  }
+  return l
+}
+
 class Binder {
   readonly #session = new Map<string, ContextValue>()
   readonly #clock: Clock | undefined
@@ -118,7 +130,7 @@ class Binder {
   constructor (session: ContextMap, clock: Clock | undefined) {
     for (const [k, v] of Object.entries(session)) {
       const nv = normalizeValue(v)
-      if (nv !== undefined) this.#session.set(k.toLowerCase(), nv)
+      if (nv !== undefined) this.#session.set(lowerKey(k), nv)
     }
     this.#clock = clock
   }
@@ -410,6 +422,21 @@ function compileClause (cl: ConditionClause, binder: Binder): boolean | Cond {
 
 const headPieces = (r: ResourcePattern): GlobPiece[][] => r.head.map(h => [{ text: h, wild: true }])
 
+/**
+ * Entries of resources without policy variables are the same for every session: one per pattern and ARN context
+ * (the PolicyAuthorizer constructor completes an entry's topic matcher once, for its ARN context).
+ */
+const staticEntries = new WeakMap<ResourcePattern, Map<string, Entry>>()
+
+function sharedEntry (r: ResourcePattern, s: Statement, binder: Binder, arnKey: string): Entry {
+  if (r.tail.some(p => p.kind === 'variable')) return compileEntry(r, s, binder)
+  let byArn = staticEntries.get(r)
+  if (byArn === undefined) { byArn = new Map(); staticEntries.set(r, byArn) }
+  let e = byArn.get(arnKey)
+  if (e === undefined) { e = compileEntry(r, s, binder); byArn.set(arnKey, e) }
+  return e
+}
+
 function compileEntry (r: ResourcePattern, s: Statement, binder: Binder): Entry {
   if (r.any) return { kind: 'glob', arn: ANY_ARN, topic: 'all', own: undefined }
   const b = bindForCompile(r.tail, binder, s.effect === 'Allow')
@@ -644,20 +671,52 @@ function statementKeys (s: Statement): CStatement['keys'] {
  * example `aws:SourceIp` of an MQTT connection). See `buildSessionVariables` for the AWS rules on which thing
  * variables a connection gets. Compile once per session; recompile on a `PolicyChange` that affects it.
  */
-export function compilePolicies (policies: readonly NamedPolicy[], session: ContextMap = {}, options: CompileOptions = {}): CompiledAuthorizer {
-  const binder = new Binder(session, options.clock)
-  const statements: CStatement[] = []
-  for (const p of policies) {
-    for (const s of p.document.statements) {
-      const ref: StatementRef = Object.freeze({ policyName: p.name, policyVersion: p.versionId, statementIndex: s.index, sid: s.sid, effect: s.effect })
-      const decision: Decision = Object.freeze({
+/** What a statement compiles to whatever the session: shared by every session that uses the same policy version. */
+interface StaticStatement {
+  readonly ref: StatementRef
+  readonly decision: Decision
+  readonly actions: readonly Glob[]
+  readonly keys: CStatement['keys']
+}
+
+/**
+ * Session-independent parts per parsed statement and policy name/version. Parsed policy versions are cached by
+ * the registry, so a fleet of sessions on the same role policy shares one copy instead of one each (memory per
+ * connection, and compile time); entries go with the parsed document.
+ */
+const staticParts = new WeakMap<Statement, Map<string, StaticStatement>>()
+
+function staticStatement (p: NamedPolicy, s: Statement): StaticStatement {
+  let byVersion = staticParts.get(s)
+  if (byVersion === undefined) { byVersion = new Map(); staticParts.set(s, byVersion) }
+  const key = `${p.name}\0${p.versionId}`
+  let st = byVersion.get(key)
+  if (st === undefined) {
+    st = Object.freeze({
+      ref: Object.freeze({ policyName: p.name, policyVersion: p.versionId, statementIndex: s.index, sid: s.sid, effect: s.effect }),
+      decision: Object.freeze({
         effect: s.effect === 'Deny' ? 'explicitDeny' : 'allowed',
         allowed: s.effect === 'Allow',
         policyName: p.name,
         policyVersion: p.versionId,
         statementIndex: s.index,
         sid: s.sid,
-      })
+      }),
+      actions: Object.freeze(s.actions.map(a => compileGlobText(a.lower))),
+      keys: Object.freeze(statementKeys(s)),
+    })
+    byVersion.set(key, st)
+  }
+  return st
+}
+
+export function compilePolicies (policies: readonly NamedPolicy[], session: ContextMap = {}, options: CompileOptions = {}): CompiledAuthorizer {
+  const binder = new Binder(session, options.clock)
+  const arnKey = options.arn === undefined ? '' : `${options.arn.region}:${options.arn.accountId}`
+  const statements: CStatement[] = []
+  for (const p of policies) {
+    for (const s of p.document.statements) {
+      const { ref, decision, actions, keys } = staticStatement(p, s)
       const conds: Cond[] = []
       let never = false
       for (const cl of s.conditions) {
@@ -679,11 +738,11 @@ export function compilePolicies (policies: readonly NamedPolicy[], session: Cont
         decision,
         deny: s.effect === 'Deny',
         notAction: s.notAction,
-        actions: s.actions.map(a => compileGlobText(a.lower)),
+        actions,
         notResource: s.notResource,
-        entries: s.resources.map(r => compileEntry(r, s, binder)),
+        entries: s.resources.map(r => sharedEntry(r, s, binder, arnKey)),
         cond,
-        keys: statementKeys(s),
+        keys,
       })
     }
   }
