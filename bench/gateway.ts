@@ -15,6 +15,7 @@
  * /usr/sbin/mosquitto (generated config, free port on 127.0.0.1, never 1883) and bench/gateway/tls-floor.ts (Node
  * mTLS with the gateway's TLS settings and no gateway logic: what Node itself costs). Broker CPU is user+sys from
  * /proc/<pid>/stat around each phase; memory is VmRSS from /proc/<pid>/status (Node processes after a full GC).
+ * Both Node servers run with the environment `thingward serve` gives itself (SERVER_PROCESS_ENV, src/config).
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -22,6 +23,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect as netConnect, createServer } from 'node:net'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { SERVER_PROCESS_ENV } from '../src/config/index.ts'
 import { RpcClient, spawnNode } from './gateway/ipc.ts'
 import type { ConnectResult, FanInResult, LatencyResult, LoadgenApi } from './gateway/loadgen.ts'
 import type { BrokerApi, Fleet } from './gateway/thingward-broker.ts'
@@ -220,7 +222,7 @@ async function workload (b: Broker, lg: RpcClient<LoadgenApi>, fleet: Fleet): Pr
 // ---- brokers ---------------------------------------------------------------------------------------------
 
 async function withThingward (dir: string, fn: (b: Broker, fleet: Fleet) => Promise<Results>): Promise<{ res: Results, fleet: Fleet }> {
-  const child = spawnNode(join(import.meta.dirname, 'gateway', 'thingward-broker.ts'), ['--expose-gc'])
+  const child = spawnNode(join(import.meta.dirname, 'gateway', 'thingward-broker.ts'), ['--expose-gc'], SERVER_PROCESS_ENV)
   const rpc = new RpcClient<BrokerApi>(child, 'thingward broker')
   try {
     const { port, fleet } = await rpc.call('start', { dir, devices: DEVICES }, 600_000)
@@ -247,7 +249,7 @@ async function withThingward (dir: string, fn: (b: Broker, fleet: Fleet) => Prom
 }
 
 async function withFloor (fleet: Fleet, fn: (b: Broker) => Promise<Results>): Promise<Results> {
-  const child = spawnNode(join(import.meta.dirname, 'gateway', 'tls-floor.ts'), ['--expose-gc'])
+  const child = spawnNode(join(import.meta.dirname, 'gateway', 'tls-floor.ts'), ['--expose-gc'], SERVER_PROCESS_ENV)
   const rpc = new RpcClient<FloorApi>(child, 'TLS floor')
   try {
     const f = fleet.mosquittoFiles

@@ -1,5 +1,15 @@
 import { buildProgram } from './cli/program.ts'
+import { SERVER_PROCESS_ENV } from './config/index.ts'
 import { AppError } from './core/index.ts'
+
+// The server's allocator settings must be in the environment before the process starts (glibc reads them once):
+// `serve` re-executes itself, same PID, with whichever of them the operator did not set.
+if (process.platform === 'linux' && process.argv.slice(2).includes('serve') && typeof process.execve === 'function') {
+  const missing = Object.entries(SERVER_PROCESS_ENV).filter(([k]) => process.env[k] === undefined)
+  if (missing.length > 0) {
+    process.execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, ...Object.fromEntries(missing) })
+  }
+}
 
 /** Process entry: the only place that reads process.env, argv and signals (DESIGN.md §4). */
 const shutdown: Array<() => Promise<void>> = []

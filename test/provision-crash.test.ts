@@ -42,6 +42,9 @@ test('kill -9 the server during `thingward provision --count 5000`: every writte
   const cliEnv = { ...baseEnv, THINGWARD_ACCESS_KEY_ID: init.accessKeyId, THINGWARD_SECRET_ACCESS_KEY: init.secretAccessKey, THINGWARD_CA_FILE: init.caFile }
 
   const first = await startServer(baseEnv)
+  // `serve` re-executed itself (same PID) with the server's allocator settings (SERVER_PROCESS_ENV).
+  const environ = readFileSync(`/proc/${first.proc.pid ?? 0}/environ`, 'utf8').split('\0')
+  assert.ok(environ.includes('MALLOC_MMAP_THRESHOLD_=65536'), 'serve runs with MALLOC_MMAP_THRESHOLD_')
   const cli = spawn(NODE, [MAIN, 'provision', '--count', '5000', '--role', role, '--out', out, '--endpoint', first.endpoint, '--batch', '250'], { env: cliEnv, stdio: ['ignore', 'pipe', 'pipe'] })
   let cliErr = ''
   cli.stderr?.on('data', (c: Buffer) => { cliErr += c.toString() })
@@ -88,7 +91,9 @@ test('kill -9 the server during `thingward provision --count 5000`: every writte
   assert.ok(afterCrash.things >= written.length)
 
   // Restart and rerun: journaled devices committed before the crash are recovered, the rest provisioned.
-  const second = await startServer(baseEnv)
+  // An operator's own value is kept.
+  const second = await startServer({ ...baseEnv, MALLOC_MMAP_THRESHOLD_: '131072' })
+  assert.ok(readFileSync(`/proc/${second.proc.pid ?? 0}/environ`, 'utf8').split('\0').includes('MALLOC_MMAP_THRESHOLD_=131072'))
   t.after(() => { second.proc.kill('SIGKILL') })
   execFileSync(NODE, [MAIN, 'provision', '--count', '5000', '--role', role, '--out', out, '--endpoint', second.endpoint, '--batch', '250'], { env: cliEnv, stdio: 'pipe' })
   second.proc.kill('SIGTERM')

@@ -23,9 +23,10 @@ function isRequest (m: unknown): m is Request {
  * Starts a Node script as a child with an IPC channel, through `sh` so the open-files limit can be raised to the
  * hard limit first (10,000 sockets need more than the usual 1,024). The child's stdout goes to our stderr.
  */
-export function spawnNode (script: string, execArgv: readonly string[] = []): ChildProcess {
+export function spawnNode (script: string, execArgv: readonly string[] = [], env: Readonly<Record<string, string>> = {}): ChildProcess {
   return spawn('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, ...execArgv, script], {
     stdio: ['ignore', 2, 2, 'ipc'],
+    env: { ...process.env, ...env },
   })
 }
 

@@ -127,3 +127,15 @@ export function loadConfig (env: Readonly<Record<string, string | undefined>>, f
     masterKey: env.THINGWARD_MASTER_KEY,
   })
 }
+
+/**
+ * Environment the server process runs with (`thingward serve` re-executes itself with it when unset; the
+ * benchmarks start the gateway with it too). glibc reads these variables once, at process start.
+ *
+ * `MALLOC_MMAP_THRESHOLD_`: every TLS connection in Node holds a 64 KiB read buffer for its whole life, mostly
+ * unused by an idle device. At 64 KiB and above, glibc maps allocations on their own pages, so only the pages a
+ * connection actually touched are resident — measured 100 → 74 KB per idle connection with 10,000 devices
+ * connected. Setting a fixed threshold also stops glibc's dynamic threshold from growing into the heap, where
+ * freed buffers of closed connections stay resident. An operator who sets the variable keeps their value.
+ */
+export const SERVER_PROCESS_ENV: Readonly<Record<string, string>> = Object.freeze({ MALLOC_MMAP_THRESHOLD_: '65536' })
