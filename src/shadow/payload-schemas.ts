@@ -1,14 +1,22 @@
 /**
  * Payload schemas: JSON Schemas attached to MQTT topic filters. A PUBLISH (MQTT or HTTPS) whose topic matches a
  * filter must carry a UTF-8 JSON payload that validates against every matching schema, or it is refused and
- * delivered to nobody. Each schema is compiled once with Ajv (draft-07) when it is stored or loaded; the hot path
- * is a cached topic lookup plus the compiled validator, and it is timed.
+ * delivered to nobody. Each schema is compiled once when it is stored or loaded, and the hot path (a cached topic
+ * lookup plus validation) is timed.
+ *
+ * Two paths, because JSON.parse dominated the cost (issue #6): every schema is compiled with Ajv (draft-07), the
+ * judge, and, when it uses only the supported subset, into a byte-level accelerator (json-fast.ts) that checks
+ * grammar and schema on the payload bytes without building objects. The accelerator only ever ACCEPTS: when every
+ * matching schema's accelerator says yes, the payload is accepted; otherwise the full path (JSON.parse + Ajv)
+ * decides, so every refusal, with its schemaPath, instancePath and message, is Ajv's.
  *
  * Lives in the shadow module (the device data plane) because check-deps.ts knows no `schemas` module yet.
  */
 import { isUtf8 } from 'node:buffer'
 import { Ajv } from 'ajv'
 import type { ValidateFunction } from 'ajv'
+import { compileFastAccept } from './json-fast.ts'
+import type { FastValidator } from './json-fast.ts'
 import { AppError, NotFoundError, iotArn, isRecord } from '../core/index.ts'
 import type { ArnContext, Clock } from '../core/index.ts'
 import type { PayloadSchemaStorage, StoredPayloadSchema } from './ports.ts'
@@ -71,7 +79,10 @@ interface Entry {
   readonly name: string
   readonly filter: string
   readonly levels: readonly string[]
+  /** Ajv's compiled validator: the judge of every refusal. */
   readonly validate: ValidateFunction
+  /** The byte-level accelerator (accepts only), or undefined when the schema is outside its subset. */
+  readonly fast: FastValidator | undefined
 }
 
 /**
@@ -143,7 +154,7 @@ export class PayloadSchemaRegistry {
       const problemText = err instanceof Error ? err.message.slice(0, 200) : 'not a valid JSON Schema'
       throw new AppError('ERR_SCHEMA_INVALID', 'the schema is not a valid JSON Schema (draft-07)', { field: 'schema', problem: problemText })
     }
-    return { name, filter: topicFilter, levels: Object.freeze(topicFilter.split('/')), validate }
+    return { name, filter: topicFilter, levels: Object.freeze(topicFilter.split('/')), validate, fast: compileFastAccept(schema) }
   }
 
   /** Installs (or replaces, by name) a compiled schema. */
@@ -172,7 +183,8 @@ export class PayloadSchemaRegistry {
 
   /**
    * The hot-path check: no schema on the topic costs one Map lookup and allocates nothing; otherwise the payload
-   * is parsed once and run through each matching compiled validator, and the time is accounted.
+   * is checked by the matching schemas' byte-level accelerators or, when one of them is not sure, parsed once and
+   * run through each matching Ajv validator; the time is accounted.
    */
   validate (topic: string, payload: Uint8Array): PayloadVerdict {
     if (this.#entries.length === 0) return PAYLOAD_ACCEPTED
@@ -193,8 +205,16 @@ export class PayloadSchemaRegistry {
   }
 
   #check (entries: readonly Entry[], payload: Uint8Array): PayloadVerdict {
-    let data: unknown
     if (!isUtf8(payload)) return notJson(entries[0].name)
+    // Fast path: accepted when every matching schema's accelerator accepts (it never refuses).
+    let fast = true
+    for (let i = 0; i < entries.length && fast; i++) {
+      const f = entries[i].fast
+      fast = f !== undefined && f.acceptUtf8(payload)
+    }
+    if (fast) return PAYLOAD_ACCEPTED
+    // Full path: Ajv decides and explains.
+    let data: unknown
     try {
       const b = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
       data = JSON.parse(b.toString('utf8'))
