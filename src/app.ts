@@ -40,7 +40,7 @@ import { SqliteKeyringStore } from './storage/sqlite/keyring-store.ts'
 import { SqliteRegistryStorage } from './storage/sqlite/registry-store.ts'
 
 /** Longest wait before events nobody awaits are committed (see AuditRecorderOptions.commitDelayMs). */
-const AUDIT_COMMIT_DELAY_MS = 10
+const AUDIT_COMMIT_DELAY_MS = 50
 
 /** Everything the process runs, built in one place (DESIGN.md §4: only app.ts constructs concrete classes). */
 export interface App {
