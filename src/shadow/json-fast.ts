@@ -57,6 +57,7 @@ const POW10 = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e1
 // Secondary results of the scanners, read right after the call (synchronous, never re-entered).
 let gEscaped = false
 let gNumber = 0
+let gClosed = false
 
 const sliceProto = Buffer.prototype as unknown as { utf8Slice: (this: Uint8Array, s: number, e: number) => string, latin1Slice: (this: Uint8Array, s: number, e: number) => string }
 const utf8Text = (b: Uint8Array, s: number, e: number): string => sliceProto.utf8Slice.call(b, s, e)
@@ -881,20 +882,30 @@ function validateObject (node: Node, b: Uint8Array, i: number, n: number): numbe
         unknown++
         j = validate(node.additional, b, j, n)
       }
-      if (j < 0) return -1
-      if (j < n && b[j] <= 0x20) j = skipWs(b, j, n)
-      if (j >= n) return -1
-      const c = b[j++]
-      if (c === COMMA) {
-        if (j < n && b[j] <= 0x20) j = skipWs(b, j, n)
-        continue
-      }
-      if (c !== RBRACE) return -1
-      break
+      if (j < 0 || (j = separator(b, j, n, RBRACE)) < 0) return -1
+      if (gClosed) break
     }
   }
   if (required !== node.requiredCount) return -1
   if (node.countProps && !propertyCountOk(node, b, known, unknown)) return -1
+  return j
+}
+
+/**
+ * After a member or an element: whitespace, then `,` (and the whitespace after it) or the container's closing
+ * byte, which sets {@link gClosed}. Returns the index after them, or -1 for anything else.
+ */
+function separator (b: Uint8Array, i: number, n: number, close: number): number {
+  let j = i
+  if (j < n && b[j] <= 0x20) j = skipWs(b, j, n)
+  if (j >= n) return -1
+  const c = b[j++]
+  if (c === COMMA) {
+    gClosed = false
+    return j < n && b[j] <= 0x20 ? skipWs(b, j, n) : j
+  }
+  if (c !== close) return -1
+  gClosed = true
   return j
 }
 
@@ -942,16 +953,8 @@ function validateArray (node: Node, b: Uint8Array, i: number, n: number): number
     for (;;) {
       const at = j
       if (!numeric || (j = scanPlainNumber(b, at, n, fraction)) === -2) j = validate(items, b, at, n)
-      if (j < 0 || ++count > max) return -1
-      if (j < n && b[j] <= 0x20) j = skipWs(b, j, n)
-      if (j >= n) return -1
-      const c = b[j++]
-      if (c === COMMA) {
-        if (j < n && b[j] <= 0x20) j = skipWs(b, j, n)
-        continue
-      }
-      if (c !== RBRACKET) return -1
-      break
+      if (j < 0 || ++count > max || (j = separator(b, j, n, RBRACKET)) < 0) return -1
+      if (gClosed) break
     }
   }
   return count < node.minItems ? -1 : j
