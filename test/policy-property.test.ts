@@ -7,26 +7,17 @@ import assert from 'node:assert/strict'
 import test from 'node:test'
 import { MalformedPolicyError, compilePolicies, effectiveContext, evaluate, parsePolicy } from '../src/policy/index.ts'
 import type { ContextMap, ContextValue, NamedPolicy } from '../src/policy/index.ts'
+import { seededRandom } from './helpers/random.ts'
 
 const ARN = { region: 'eu-west-1', accountId: '123456789012' }
 const H = 'arn:aws:iot:eu-west-1:123456789012:'
 
-function rng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const SEED = Number(process.env.POLICY_PROPERTY_SEED ?? 20260101)
 const TARGET = Number(process.env.POLICY_PROPERTY_CASES ?? 100_000)
 const REQUESTS_PER_SET = 50
 
-const r = rng(SEED)
+const r = seededRandom(SEED)
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]
 const chance = (p: number): boolean => r() < p
 const some = <T>(xs: readonly T[], min: number, max: number): T[] => {

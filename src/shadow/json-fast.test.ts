@@ -10,6 +10,7 @@ import { isUtf8 } from 'node:buffer'
 import { compileFastAccept } from './json-fast.ts'
 import type { FastValidator } from './json-fast.ts'
 import { PayloadSchemaRegistry } from './payload-schemas.ts'
+import { seededRandom } from '../../test/helpers/random.ts'
 
 type Schema = Record<string, unknown> | boolean
 
@@ -255,21 +256,10 @@ test('a plain Uint8Array and a Buffer slice give the same verdicts', () => {
 
 // ---- differential property test ----------------------------------------------------------------------------
 
-/** mulberry32: a small seeded PRNG (no dependency). */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 class Gen {
   readonly #r: () => number
-  constructor (seed: number) { this.#r = prng(seed) }
+  constructor (seed: number) { this.#r = seededRandom(seed) }
   next (): number { return this.#r() }
   int (lo: number, hi: number): number { return lo + Math.floor(this.#r() * (hi - lo + 1)) }
   chance (p: number): boolean { return this.#r() < p }
