@@ -12,7 +12,6 @@ import { seededRandom } from './helpers/random.ts'
 const ARN = { region: 'eu-west-1', accountId: '123456789012' }
 const H = 'arn:aws:iot:eu-west-1:123456789012:'
 
-
 const SEED = Number(process.env.POLICY_PROPERTY_SEED ?? 20260101)
 const TARGET = Number(process.env.POLICY_PROPERTY_CASES ?? 100_000)
 const REQUESTS_PER_SET = 50

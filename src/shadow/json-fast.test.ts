@@ -256,7 +256,6 @@ test('a plain Uint8Array and a Buffer slice give the same verdicts', () => {
 
 // ---- differential property test ----------------------------------------------------------------------------
 
-
 class Gen {
   readonly #r: () => number
   constructor (seed: number) { this.#r = seededRandom(seed) }
