@@ -7,13 +7,22 @@ import assert from 'node:assert/strict'
 import type { IConnackPacket, IPublishPacket, ISubackPacket, IUnsubackPacket } from 'mqtt-packet'
 import { ManualClock } from '../src/core/index.ts'
 import { barrier, cleanupPki, closed, createPki, Inbox, startGateway, waitUntil } from './gateway-helpers.ts'
-import type { TestPki } from './gateway-helpers.ts'
+import type { TestGateway, TestPki } from './gateway-helpers.ts'
 
 let pki: TestPki
 before(() => { pki = createPki(['dev-a', 'dev-b', 'dev-c', 'watcher']) })
 after(() => { cleanupPki(pki) })
 
 const V4 = { protocolVersion: 4 as const }
+
+/** dev-a subscribes at QoS 1 on a persistent 3.1.1 session (CleanSession 0), then goes offline. */
+async function offlineSubscriber (h: TestGateway, filter: string): Promise<void> {
+  const sub = await h.client('dev-a', { ...V4, clean: false })
+  await sub.subscribeAsync(filter, { qos: 1 })
+  sub.end()
+  await closed(sub)
+  await waitUntil(() => h.gw.sessions.get('dev-a')?.connected === false)
+}
 
 describe('MQTT 3.1.1 §3.1 CONNECT', () => {
   test('[MQTT-3.1.0-1] the first packet must be CONNECT: anything else closes the connection without CONNACK', async (t) => {
@@ -90,11 +99,7 @@ describe('MQTT 3.1.1 §3.1 CONNECT', () => {
 
   test('[MQTT-3.1.2-6] [MQTT-3.1.2-4] CleanSession 1 discards the previous session: no subscriptions, no queued messages', async (t) => {
     const h = await startGateway(t, pki)
-    const sub = await h.client('dev-a', { ...V4, clean: false })
-    await sub.subscribeAsync('q/#', { qos: 1 })
-    sub.end()
-    await closed(sub)
-    await waitUntil(() => h.gw.sessions.get('dev-a')?.connected === false)
+    await offlineSubscriber(h, 'q/#')
     const pub = await h.client('dev-b', V4)
     await pub.publishAsync('q/1', 'offline', { qos: 1 })
     assert.equal(h.gw.sessions.get('dev-a')?.queuedMessages, 1)
@@ -188,11 +193,7 @@ describe('MQTT 3.1.1 §3.3 PUBLISH and QoS flows', () => {
 
   test('[MQTT-3.1.2-5] QoS 1 messages published while a persistent session is offline are delivered on reconnect, in order', async (t) => {
     const h = await startGateway(t, pki)
-    const sub = await h.client('dev-a', { ...V4, clean: false })
-    await sub.subscribeAsync('off/#', { qos: 1 })
-    sub.end()
-    await closed(sub)
-    await waitUntil(() => h.gw.sessions.get('dev-a')?.connected === false)
+    await offlineSubscriber(h, 'off/#')
     const pub = await h.client('dev-b', V4)
     for (let i = 0; i < 5; i++) await pub.publishAsync('off/x', `m${i}`, { qos: 1 })
     await pub.publishAsync('off/x', 'qos0-dropped', { qos: 0 })
@@ -204,11 +205,7 @@ describe('MQTT 3.1.1 §3.3 PUBLISH and QoS flows', () => {
 
   test('[MQTT-4.6.0-2] a backlog of 3,000 queued QoS 1 messages drains in order across a reconnect mid-stream', async (t) => {
     const h = await startGateway(t, pki, { limits: { maxQueuedMessages: 5000, maxInflightOutbound: 10 } })
-    const sub = await h.client('dev-a', { ...V4, clean: false })
-    await sub.subscribeAsync('bulk/#', { qos: 1 })
-    sub.end()
-    await closed(sub)
-    await waitUntil(() => h.gw.sessions.get('dev-a')?.connected === false)
+    await offlineSubscriber(h, 'bulk/#')
     const pub = await h.client('dev-b', V4)
     const sent = Array.from({ length: 3000 }, (_, i) => `b${i}`)
     for (let i = 0; i < sent.length; i += 500) await Promise.all(sent.slice(i, i + 500).map(p => pub.publishAsync('bulk/x', p, { qos: 1 })))
