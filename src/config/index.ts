@@ -134,7 +134,7 @@ export function loadConfig (env: Readonly<Record<string, string | undefined>>, f
  *
  * `MALLOC_MMAP_THRESHOLD_`: every TLS connection in Node holds a 64 KiB read buffer for its whole life, mostly
  * unused by an idle device. At 64 KiB and above, glibc maps allocations on their own pages, so only the pages a
- * connection actually touched are resident — measured 100 → 74 KB per idle connection with 10,000 devices
+ * connection actually touched are resident — measured 100 → 65–74 KB per idle connection with 10,000 devices
  * connected. Setting a fixed threshold also stops glibc's dynamic threshold from growing into the heap, where
  * freed buffers of closed connections stay resident. An operator who sets the variable keeps their value.
  */
