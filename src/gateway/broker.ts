@@ -113,6 +113,9 @@ export interface BrokerDeps {
 }
 
 const DENY_ALL: GatewayDecision = { allowed: false, reason: 'authorizer-error' }
+/** MQTT 3.1.1 CONNACK, connection accepted (§3.2): Session Present 0 or 1, return code 0x00. */
+const CONNACK_V4_ACCEPTED = Buffer.from([0x20, 0x02, 0x00, 0x00])
+const CONNACK_V4_RESUMED = Buffer.from([0x20, 0x02, 0x01, 0x00])
 
 const wellFormed = (d: GatewayDecision): GatewayDecision =>
   d !== null && typeof d === 'object' && typeof d.allowed === 'boolean' ? d : DENY_ALL
@@ -367,7 +370,7 @@ export class Broker {
       conn.send({ cmd: 'connack', sessionPresent, reasonCode: ReasonCode.Success, properties })
     } else {
       // [MQTT-3.2.2-1 … 3.2.2-3] session present only when resuming a persistent session.
-      conn.send({ cmd: 'connack', sessionPresent, returnCode: 0 })
+      conn.write(sessionPresent ? CONNACK_V4_RESUMED : CONNACK_V4_ACCEPTED)
     }
     this.audit(conn, Action.Connect, Outcome.Allowed, 'connected', clientId, ReasonCode.Success, decision.statement)
     if (session.expiryIntervalSec > 0) this.#persistSession(session)

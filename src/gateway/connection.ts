@@ -59,6 +59,8 @@ export interface ConnectRequest {
 }
 
 const PINGRESP = Buffer.from([0xd0, 0x00])
+const PLAIN_DISCONNECT_V4 = Object.freeze({ ok: true as const, packet: Object.freeze<IDisconnectPacket>({ cmd: 'disconnect' }) })
+const PLAIN_DISCONNECT_V5 = Object.freeze({ ok: true as const, packet: Object.freeze<IDisconnectPacket>({ cmd: 'disconnect', reasonCode: 0 }) })
 
 /** Pulls the v5 passthrough properties out of a PUBLISH or Will (topic alias and subscription ids excluded). */
 export function passthroughProperties (p: IPublishPacket['properties'] | undefined): MessageProperties | undefined {
@@ -452,7 +454,11 @@ export class Connection {
   }
 
   #onDisconnect (frame: Buffer): boolean {
-    const d = decodeFrame(frame, this.version)
+    // The usual DISCONNECT is two bytes: 3.1.1's only form, and MQTT 5's Normal disconnection with no properties
+    // (§3.14.2.1: a Remaining Length of 0 means Reason Code 0x00).
+    const d = frame.length === 2 && frame[0] === 0xe0 && frame[1] === 0
+      ? (this.version === 5 ? PLAIN_DISCONNECT_V5 : PLAIN_DISCONNECT_V4)
+      : decodeFrame(frame, this.version)
     if (!d.ok || d.packet.cmd !== 'disconnect') return this.protocolViolation(ReasonCode.MalformedPacket, 'malformed-disconnect')
     const p = d.packet
     if (this.version === 5) {
