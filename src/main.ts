@@ -7,7 +7,12 @@ import { AppError } from './core/index.ts'
 if (process.platform === 'linux' && process.argv.slice(2).includes('serve') && typeof process.execve === 'function') {
   const missing = Object.entries(SERVER_PROCESS_ENV).filter(([k]) => process.env[k] === undefined)
   if (missing.length > 0) {
-    process.execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, ...Object.fromEntries(missing) })
+    try {
+      process.execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, ...Object.fromEntries(missing) })
+    } catch (err) {
+      // Not fatal: the server runs with glibc's defaults (more resident memory per idle TLS connection).
+      process.stderr.write(`thingward: could not apply the server's allocator settings (${err instanceof Error ? err.message : String(err)}); continuing\n`)
+    }
   }
 }
 
