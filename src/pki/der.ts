@@ -56,12 +56,7 @@ function writeHeader (out: Buffer, tag: number, len: number): number {
 
 /** Encodes one TLV whose content is the concatenation of `parts`. */
 export function tlv (tag: number, ...parts: Buffer[]): Buffer {
-  let len = 0
-  for (const p of parts) len += p.length
-  const out = Buffer.allocUnsafe(headerLength(len) + len)
-  let off = writeHeader(out, tag, len)
-  for (const p of parts) { p.copy(out, off); off += p.length }
-  return out
+  return tlvList(tag, parts)
 }
 
 /** Encodes one TLV whose content is the concatenation of `parts` (array form, for long lists such as CRL entries). */
