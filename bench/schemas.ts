@@ -21,6 +21,7 @@ import { buildSessionVariables, compilePolicies, parsePolicy } from '../src/poli
 import type { Decision } from '../src/policy/index.ts'
 import { PayloadSchemaRegistry } from '../src/shadow/index.ts'
 import { cleanupPki, createPki } from '../test/gateway-helpers.ts'
+import { mqttFrames } from './gateway/frames.ts'
 
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(`--${name}`)
@@ -135,30 +136,9 @@ function pathOf (entry: ReturnType<typeof PayloadSchemaRegistry.compile>, payloa
 interface LoadConfig { port: number, ca: string, subscriber: { cert: string, key: string }, publishers: Array<{ cert: string, key: string }> }
 interface PhaseResult { acked: number, received: number, elapsedMs: number }
 
-/** Splits a TLS stream into MQTT frames (type byte and body offsets) without a general-purpose parser. */
+/** Calls `onFrame` with each MQTT frame's type and body offsets (bench/gateway/frames.ts). */
 function frames (socket: TLSSocket, onFrame: (type: number, buf: Buffer, bodyAt: number, end: number) => void): void {
-  let buf: Buffer = Buffer.alloc(0)
-  socket.on('data', (chunk: Buffer) => {
-    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
-    let off = 0
-    for (;;) {
-      if (buf.length - off < 2) break
-      let len = 0
-      let mul = 1
-      let i = off + 1
-      let complete = false
-      while (i < buf.length && i < off + 5) {
-        const b = buf[i++]
-        len += (b & 0x7f) * mul
-        mul *= 128
-        if ((b & 0x80) === 0) { complete = true; break }
-      }
-      if (!complete || buf.length - i < len) break
-      onFrame(buf[off] >> 4, buf, i, i + len)
-      off = i + len
-    }
-    buf = off === buf.length ? Buffer.alloc(0) : buf.subarray(off)
-  })
+  socket.on('data', mqttFrames((b, start, body, len) => { onFrame(b[start] >> 4, b, body, body + len) }))
 }
 
 function connectRaw (port: number, ca: string, id: { cert: string, key: string }, clientId: string): Promise<TLSSocket> {

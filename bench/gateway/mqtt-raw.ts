@@ -7,6 +7,7 @@ import { connect as netConnect } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import type { SecureContext, TLSSocket } from 'node:tls'
 import { generate } from 'mqtt-packet'
+import { mqttFrames } from './frames.ts'
 import { absNowMs } from './ipc.ts'
 
 const DISCONNECT = Buffer.from([0xe0, 0x00])
@@ -71,7 +72,6 @@ export class RawClient {
   closedAtMs: number | undefined = undefined
   onPublish: PublishHandler | undefined = undefined
   onSuback: ((granted: number[]) => void) | undefined = undefined
-  #rest: Buffer | undefined = undefined
   #nextId = 1
   #acks: number[] = []
   #ackScheduled = false
@@ -112,27 +112,7 @@ export class RawClient {
   destroy (): void { this.socket.destroy() }
 
   /** Parses whole frames; PUBLISH payloads carry the send time (see PublishTemplate). */
-  onData (chunk: Buffer): void {
-    const b = this.#rest === undefined ? chunk : Buffer.concat([this.#rest, chunk])
-    this.#rest = undefined
-    let i = 0
-    while (i < b.length) {
-      if (b.length - i < 2) break
-      let len = 0
-      let mul = 1
-      let j = i + 1
-      let complete = false
-      for (; j < b.length && j < i + 5; j++) {
-        len += (b[j] & 0x7f) * mul
-        mul *= 128
-        if ((b[j] & 0x80) === 0) { complete = true; j++; break }
-      }
-      if (!complete || b.length - j < len) break
-      this.#frame(b, i, j, len)
-      i = j + len
-    }
-    if (i < b.length) this.#rest = Buffer.from(b.subarray(i))
-  }
+  readonly onData = mqttFrames((b, start, body, len) => { this.#frame(b, start, body, len) })
 
   #frame (b: Buffer, start: number, body: number, len: number): void {
     const type = b[start] >> 4

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs'
 import { createServer } from 'node:tls'
 import type { TLSSocket } from 'node:tls'
 import { STRONG_CIPHERS } from '../../src/gateway/index.ts'
+import { mqttFrames } from './frames.ts'
 import { serve } from './ipc.ts'
 
 /** Commands the floor server serves. */
@@ -69,27 +70,7 @@ function attach (socket: TLSSocket): void {
   socket.setNoDelay(true)
   socket.on('error', () => {})
   socket.on('close', () => { if (subscriber === socket) subscriber = undefined })
-  let rest: Buffer | undefined
-  socket.on('data', (chunk: Buffer) => {
-    const b = rest === undefined ? chunk : Buffer.concat([rest, chunk])
-    rest = undefined
-    let i = 0
-    while (b.length - i >= 2) {
-      let len = 0
-      let mul = 1
-      let j = i + 1
-      let complete = false
-      for (; j < b.length && j < i + 5; j++) {
-        len += (b[j] & 0x7f) * mul
-        mul *= 128
-        if ((b[j] & 0x80) === 0) { complete = true; j++; break }
-      }
-      if (!complete || b.length - j < len) break
-      onFrame(socket, b, i, j, len)
-      i = j + len
-    }
-    if (i < b.length) rest = Buffer.from(b.subarray(i))
-  })
+  socket.on('data', mqttFrames((b, start, body, len) => { onFrame(socket, b, start, body, len) }))
 }
 
 serve<FloorApi>({
