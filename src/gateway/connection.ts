@@ -409,9 +409,10 @@ export class Connection {
         let id = decodePubackFast(frame)
         if (id < 0) {
           const d = decodeFrame(frame, this.version)
-          id = d.ok ? ((d.packet as IPubackPacket).messageId ?? 0) : 0
-          // A cut-off Packet Identifier decodes as -1; 0 is never valid [MQTT-2.2.1-3].
-          if (id <= 0) return this.protocolViolation(ReasonCode.MalformedPacket, 'malformed-puback')
+          if (!d.ok) return this.protocolViolation(ReasonCode.MalformedPacket, 'malformed-puback')
+          id = (d.packet as IPubackPacket).messageId ?? 0
+          // 0 is never a valid Packet Identifier [MQTT-2.2.1-3].
+          if (id === 0) return this.protocolViolation(ReasonCode.MalformedPacket, 'malformed-puback')
         }
         if (this.session !== undefined) this.#broker.acknowledge(this.session, id)
         return true
@@ -506,9 +507,8 @@ export class Connection {
       return false
     }
     const messageId = p.messageId
-    // [MQTT-2.2.1-3] a PUBLISH with QoS > 0 carries a non-zero Packet Identifier (mqtt-packet reports a cut-off
-    // one as -1).
-    if (qos === 1 && messageId <= 0) return this.protocolViolation(v5 ? ReasonCode.ProtocolError : ReasonCode.MalformedPacket, 'packet-id-zero')
+    // [MQTT-2.2.1-3] a PUBLISH with QoS > 0 carries a non-zero Packet Identifier.
+    if (qos === 1 && messageId === 0) return this.protocolViolation(v5 ? ReasonCode.ProtocolError : ReasonCode.MalformedPacket, 'packet-id-zero')
     let topic = p.topic
     if (v5) {
       const alias = p.properties?.topicAlias

@@ -97,3 +97,11 @@ test('the fast PUBACK decoder reads the plain shapes and declines reason codes, 
   assert.equal(decodePubackFast(Buffer.from([0x42, 0x02, 0x12, 0x34])), -1)
   assert.deepEqual(encodePubackSuccess(0xabcd), generate({ cmd: 'puback', messageId: 0xabcd }, { protocolVersion: 4 }))
 })
+
+test('decodeFrame refuses a Packet Identifier cut off by the Remaining Length, whatever the packet type', () => {
+  // mqtt-packet itself reports these as messageId -1.
+  assert.equal(decodeFrame(Buffer.from([0x32, 0x04, 0x00, 0x01, 0x61, 0x00]), 4).ok, false) // PUBLISH QoS 1
+  assert.equal(decodeFrame(Buffer.from([0x40, 0x01, 0x00]), 4).ok, false) // PUBACK
+  assert.equal(decodeFrame(Buffer.from([0x82, 0x01, 0x00]), 4).ok, false) // SUBSCRIBE
+  assert.equal(decodeFrame(Buffer.from([0x40, 0x02, 0x00, 0x07]), 4).ok, true)
+})

@@ -192,6 +192,12 @@ export function decodeFrame (frame: Buffer, version: 4 | 5 | 'connect'): DecodeR
     parsers[key] = newParser(key === 'v5' ? 5 : 4)
     return { ok: false, error: error?.message ?? 'incomplete packet' }
   }
+  // mqtt-packet reports a Packet Identifier cut off by the Remaining Length as -1 instead of failing: for every
+  // packet type that carries one (MQTT 5 §2.2.1) that is a malformed packet.
+  const messageId = (packet as { messageId?: unknown }).messageId
+  if (typeof messageId === 'number' && messageId < 0) {
+    return { ok: false, error: 'packet identifier cut off' }
+  }
   return { ok: true, packet }
 }
 
