@@ -3,13 +3,12 @@
  * decisions (authentication, routing, subscriptions, wills, persistence) are delegated to the Broker. A
  * connection holds no timers: the broker's housekeeping sweep enforces the CONNECT deadline and keep-alive.
  */
-import { isUtf8 } from 'node:buffer'
 import type { TLSSocket } from 'node:tls'
 import type {
   IConnectPacket, IDisconnectPacket, IPubackPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet,
 } from 'mqtt-packet'
 import {
-  decodeFrame, decodePubackFast, decodePublishFast, encodePacket, encodePubackSuccess, FrameReader, PacketType, publishTopicSpan,
+  decodeFrame, decodePubackFast, decodePublishFast, encodePacket, encodePubackSuccess, FrameReader, PacketType, publishTopicIsUtf8,
 } from './framing.ts'
 import type { FrameError, PublishFields } from './framing.ts'
 import { TokenBucket } from './limits.ts'
@@ -486,8 +485,7 @@ export class Connection {
     const v5 = this.version === 5
     // [MQTT-1.5.3-1] ill-formed UTF-8 in the topic name closes the connection; checked on the raw bytes since the
     // decoder would silently substitute U+FFFD.
-    const span = publishTopicSpan(frame, hb)
-    if (span !== undefined && !isUtf8(frame.subarray(span[0], span[1]))) return this.protocolViolation(ReasonCode.MalformedPacket, 'topic-not-utf8')
+    if (!publishTopicIsUtf8(frame, hb)) return this.protocolViolation(ReasonCode.MalformedPacket, 'topic-not-utf8')
     let p: PublishFields | undefined = decodePublishFast(frame, hb, this.version)
     if (p === undefined) {
       const d = decodeFrame(frame, this.version)

@@ -5,6 +5,7 @@
  * by one shared mqtt-packet parser per protocol version (parsing is synchronous and a frame is always complete,
  * so no parser state is kept per connection).
  */
+import { isUtf8 } from 'node:buffer'
 import { generate, parser as createParser } from 'mqtt-packet'
 import type { IPublishPacket, Packet, Parser } from 'mqtt-packet'
 
@@ -206,13 +207,16 @@ export function encodePacket (packet: Packet, version: 4 | 5): Buffer {
   return generate(packet, { protocolVersion: version })
 }
 
-/** Reads the 16-bit big-endian length prefix of the topic name in a PUBLISH frame (MQTT 5 §3.3.2.1). */
-export function publishTopicSpan (frame: Buffer, headerBytes: number): [start: number, end: number] | undefined {
-  if (frame.length < headerBytes + 2) return undefined
-  const n = frame.readUInt16BE(headerBytes)
+/**
+ * Whether a PUBLISH frame's topic name (16-bit length prefix, MQTT 5 §3.3.2.1) is well-formed UTF-8, checked on
+ * the raw bytes since the decoders substitute U+FFFD [MQTT-1.5.3-1]. A topic running past the frame counts as
+ * well-formed here: the decoder refuses that frame as malformed.
+ */
+export function publishTopicIsUtf8 (frame: Buffer, headerBytes: number): boolean {
+  if (frame.length < headerBytes + 2) return true
   const start = headerBytes + 2
-  if (start + n > frame.length) return undefined
-  return [start, start + n]
+  const end = start + ((frame[headerBytes] << 8) | frame[headerBytes + 1])
+  return end > frame.length || isUtf8(frame.subarray(start, end))
 }
 
 /** Offset of the Packet Identifier in an encoded PUBLISH with QoS > 0 (right after the topic name). */
