@@ -25,6 +25,13 @@ const run = promisify(execFile)
 
 const own = (d: DeviceBundle, segment: string): string => `building/1/floor/1/${segment}/${d.thingName}`
 
+/** Connects a device (MQTT 5) with a Will on its own topic; resolves the server's DISCONNECT reason and the close. */
+async function connectWithWill (p: TestPlatform, d: DeviceBundle, t: Parameters<typeof connectDevice>[2]): Promise<{ disconnect: Promise<number | undefined>, gone: Promise<void> }> {
+  const c = await connectDevice(p, d, t, { will: { topic: own(d, 'temperature'), payload: Buffer.from('offline'), qos: 1, retain: false } })
+  const disconnect = new Promise<number | undefined>(resolve => c.on('disconnect', (pk) => resolve(pk.reasonCode)))
+  return { disconnect, gone: closed(c) }
+}
+
 test('a temperature sensor publishes only to its own topic; other topics are refused (v5 0x87) and delivered to nobody', async (t) => {
   const p = await startPlatform(t, { gateway: true })
   const obs = await observer(p, t)
@@ -80,9 +87,7 @@ test('revoking a connected device closes its session at once (v5 DISCONNECT 0x98
   const p = await startPlatform(t, { gateway: true })
   const obs = await observer(p, t)
   const s1 = await p.device('temperature-sensor', 'temp-1')
-  const c = await connectDevice(p, s1, t, { will: { topic: own(s1, 'temperature'), payload: Buffer.from('offline'), qos: 1, retain: false } })
-  const disconnect = new Promise<number | undefined>(resolve => c.on('disconnect', (pk) => resolve(pk.reasonCode)))
-  const gone = closed(c)
+  const { disconnect, gone } = await connectWithWill(p, s1, t)
   await p.iot().send(new (await import('@aws-sdk/client-iot')).UpdateCertificateCommand({ certificateId: s1.certificateId, newStatus: 'REVOKED' }))
   await gone
   assert.equal(await disconnect, 0x98)
@@ -189,9 +194,7 @@ test('detaching the certificate from its thing closes the live session (Connect 
   const p = await startPlatform(t, { gateway: true })
   const obs = await observer(p, t)
   const s1 = await p.device('temperature-sensor', 'temp-1')
-  const c = await connectDevice(p, s1, t, { will: { topic: own(s1, 'temperature'), payload: Buffer.from('offline'), qos: 1, retain: false } })
-  const disconnect = new Promise<number | undefined>(resolve => c.on('disconnect', (pk) => resolve(pk.reasonCode)))
-  const gone = closed(c)
+  const { disconnect, gone } = await connectWithWill(p, s1, t)
   await p.app.policies.detachThingPrincipal({ actor: 'test' }, 'temp-1', s1.certificateArn)
   await gone
   assert.equal(await disconnect, 0x87)
