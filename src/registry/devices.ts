@@ -3,7 +3,7 @@ import type { NamedPolicy } from '../policy/index.ts'
 import { parsePolicy } from '../policy/index.ts'
 import type { RegistryDeps } from './context.ts'
 import type { RegistryStore } from './ports.ts'
-import type { Certificate, Thing } from './types.ts'
+import type { Certificate, Policy, Thing } from './types.ts'
 
 /** Who a verified device certificate belongs to, as the registry knows it at this moment. */
 export interface DeviceIdentity {
@@ -40,9 +40,14 @@ export class DeviceDirectory {
   async identify (certificateId: string): Promise<IdentifyResult> {
     const now = this.#d.clock.nowMs()
     return this.#d.storage.read(async (s) => {
-      const c = await s.getCertificate(certificateId)
-      if (c === undefined) return { ok: false, reason: 'certificate-unknown' }
-      return this.#check(s, c, now)
+      const r = await s.getCertificateWithCaStatus(certificateId)
+      if (r === undefined) return { ok: false, reason: 'certificate-unknown' }
+      const c = r.certificate
+      if (c.status !== 'ACTIVE') return { ok: false, reason: `certificate-${c.status.toLowerCase()}` }
+      if (now < c.notBeforeMs) return { ok: false, reason: 'certificate-not-yet-valid' }
+      if (now > c.notAfterMs) return { ok: false, reason: 'certificate-expired' }
+      if (c.caId !== undefined && r.caStatus !== 'ACTIVE') return { ok: false, reason: 'ca-inactive' }
+      return { ok: true, identity: await this.#identity(s, c) }
     })
   }
 
@@ -54,29 +59,16 @@ export class DeviceDirectory {
     })
   }
 
-  async #check (s: RegistryStore, c: Certificate, now: number): Promise<IdentifyResult> {
-    if (c.status !== 'ACTIVE') return { ok: false, reason: `certificate-${c.status.toLowerCase()}` }
-    if (now < c.notBeforeMs) return { ok: false, reason: 'certificate-not-yet-valid' }
-    if (now > c.notAfterMs) return { ok: false, reason: 'certificate-expired' }
-    if (c.caId !== undefined) {
-      const ca = await s.getCaCertificate(c.caId)
-      if (ca === undefined || ca.status !== 'ACTIVE') return { ok: false, reason: 'ca-inactive' }
-    }
-    return { ok: true, identity: await this.#identity(s, c) }
-  }
-
   async #identity (s: RegistryStore, c: Certificate): Promise<DeviceIdentity> {
     const arn = iotArn(this.#d.arn, 'cert', c.id)
-    const attachments = await s.listPrincipalThings(arn, { limit: 100 })
-    const chosen = attachments.find(a => a.type === 'EXCLUSIVE_THING') ?? attachments[0]
-    const thing = chosen === undefined ? undefined : await s.getThing(chosen.thingName)
-    return { certificate: c, certificateArn: arn, thing, exclusiveThing: chosen?.type === 'EXCLUSIVE_THING' }
+    const attached = await s.getPrincipalThing(arn)
+    return { certificate: c, certificateArn: arn, thing: attached?.thing, exclusiveThing: attached?.type === 'EXCLUSIVE_THING' }
   }
 
   /** The certificate's policies and its thing's group policies (ancestors included), default versions. */
   async policiesFor (identity: DeviceIdentity): Promise<DevicePolicies> {
     return this.#d.storage.read(async (s) => {
-      const certificatePolicies = await this.#load(s, await s.listPoliciesForTarget(identity.certificateArn))
+      const certificatePolicies = await this.#loadVersions(s, await s.listAttachedPolicies(identity.certificateArn))
       const thingGroups: Array<{ groupName: string, policies: NamedPolicy[] }> = []
       if (identity.thing !== undefined) {
         const seen = new Set<string>()
@@ -84,7 +76,7 @@ export class DeviceDirectory {
           let name: string | undefined = direct
           while (name !== undefined && !seen.has(name)) {
             seen.add(name)
-            thingGroups.push({ groupName: name, policies: await this.#load(s, await s.listPoliciesForTarget(iotArn(this.#d.arn, 'thinggroup', name))) })
+            thingGroups.push({ groupName: name, policies: await this.#loadVersions(s, await s.listAttachedPolicies(iotArn(this.#d.arn, 'thinggroup', name))) })
             name = (await s.getThingGroup(name))?.parentName
           }
         }
@@ -95,10 +87,19 @@ export class DeviceDirectory {
 
   /** Loads named policies at their default version (parsed once per version; a policy deleted and re-created under the same name is a new cache entry). */
   async #load (s: RegistryStore, names: string[]): Promise<NamedPolicy[]> {
-    const out: NamedPolicy[] = []
+    const policies: Policy[] = []
     for (const name of names) {
       const p = await s.getPolicy(name)
-      if (p === undefined) continue
+      if (p !== undefined) policies.push(p)
+    }
+    return this.#loadVersions(s, policies)
+  }
+
+  /** The parsed default version of each policy, from the cache when this version was parsed before. */
+  async #loadVersions (s: RegistryStore, policies: readonly Policy[]): Promise<NamedPolicy[]> {
+    const out: NamedPolicy[] = []
+    for (const p of policies) {
+      const name = p.name
       const key = `${name}\0${p.defaultVersion}\0${p.createdMs}`
       let np = this.#parsed.get(key)
       if (np === undefined) {

@@ -1,6 +1,7 @@
 import type { AuditAppender } from '../audit/index.ts'
 import type {
-  CaCertificate, Certificate, CertificateStatus, Policy, PolicyVersion, Thing, ThingGroup, ThingPrincipal, ThingType,
+  CaCertificate, CaStatus, Certificate, CertificateStatus, Policy, PolicyVersion, Thing, ThingGroup, ThingPrincipal, ThingPrincipalType,
+  ThingType,
 } from './types.ts'
 
 /** Keyset pagination: `after` is the last key of the previous page; `limit` is the page size. */
@@ -43,6 +44,11 @@ export interface RegistryStore {
   countGroupMembers (groupName: string): Promise<number>
 
   getCertificate (id: string): Promise<Certificate | undefined>
+  /**
+   * A certificate with the status of the registered CA it chains to, in one read (every device connection asks):
+   * `caStatus` is undefined when the certificate has no `caId` or that CA is not registered.
+   */
+  getCertificateWithCaStatus (id: string): Promise<{ certificate: Certificate, caStatus: CaStatus | undefined } | undefined>
   putCertificate (c: Certificate): Promise<void>
   deleteCertificate (id: string): Promise<void>
   /** Ordered by (createdMs, id); `after` is `${createdMs}:${id}`. */
@@ -69,6 +75,8 @@ export interface RegistryStore {
   attachPolicy (policyName: string, target: string, createdMs: number): Promise<void>
   detachPolicy (policyName: string, target: string): Promise<boolean>
   listPoliciesForTarget (target: string): Promise<string[]>
+  /** The policies attached to a target, ordered by name (what `listPoliciesForTarget` names, with their rows). */
+  listAttachedPolicies (target: string): Promise<Policy[]>
   listTargetsForPolicy (policyName: string, page: ListArgs): Promise<string[]>
   countTargetsForPolicy (policyName: string): Promise<number>
 
@@ -76,6 +84,8 @@ export interface RegistryStore {
   detachThingPrincipal (thingName: string, principal: string): Promise<boolean>
   listThingPrincipals (thingName: string, page: ListArgs): Promise<ThingPrincipal[]>
   listPrincipalThings (principal: string, page: ListArgs): Promise<ThingPrincipal[]>
+  /** The thing a principal acts as: its exclusive thing, else the first attached thing by name; undefined when none. */
+  getPrincipalThing (principal: string): Promise<{ thing: Thing, type: ThingPrincipalType } | undefined>
 
   putRegistrationCode (code: string, createdMs: number): Promise<void>
   getRegistrationCode (): Promise<string | undefined>

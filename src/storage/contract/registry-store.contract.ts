@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { AuditReader } from '../../audit/index.ts'
-import type { Certificate, RegistryStorage, Thing } from '../../registry/index.ts'
+import type { CaCertificate, Certificate, Policy, RegistryStorage, Thing } from '../../registry/index.ts'
 
 /** What each storage implementation hands the suite: registry storage over a fresh, empty database. */
 export interface RegistryStorageHarness {
@@ -38,6 +38,9 @@ export function registryStorageContract (name: string, open: () => Promise<Regis
       assert.equal(await s.getPolicy('nope'), undefined)
       assert.equal(await s.getThingGroup('nope'), undefined)
       assert.equal(await s.getCaCertificate('nope'), undefined)
+      assert.equal(await s.getCertificateWithCaStatus('nope'), undefined)
+      assert.equal(await s.getPrincipalThing('nope'), undefined)
+      assert.deepEqual(await s.listAttachedPolicies('nope'), [])
       assert.equal(await s.getMeta('nope'), undefined)
     })
   })
@@ -143,6 +146,44 @@ export function registryStorageContract (name: string, open: () => Promise<Regis
     await storage.read(async (s) => {
       assert.deepEqual((await s.listThingPrincipals('t1', { limit: 10 })).map(p => [p.principal, p.type]), [['arn:c1', 'EXCLUSIVE_THING']])
       assert.deepEqual((await s.listPrincipalThings('arn:c2', { limit: 10 })).map(p => p.thingName), ['t2'])
+    })
+  })
+
+  it('the connection reads: certificate with its CA status, the principal\'s thing, attached policies in name order', async ({ storage }) => {
+    const ca = (id: string, status: 'ACTIVE' | 'INACTIVE'): CaCertificate => ({
+      id, pem: `pem-${id}`, subject: `CN=${id}`, status, autoRegistration: 'DISABLE', mode: 'DEFAULT', own: false, sealedKey: undefined,
+      notBeforeMs: 0, notAfterMs: 10_000, createdMs: 1, updatedMs: 1, generation: 1,
+    })
+    const policy = (name: string): Policy => ({ name, defaultVersion: 2, nextVersion: 3, createdMs: 5, updatedMs: 6, generation: 1 })
+    await storage.transaction(async ({ store }) => {
+      await store.putCaCertificate(ca('ca1', 'ACTIVE'))
+      await store.putCaCertificate(ca('ca2', 'INACTIVE'))
+      await store.putCertificate(cert('c1', 1, 'ACTIVE', 'ca1'))
+      await store.putCertificate(cert('c2', 2, 'REVOKED', 'ca2'))
+      await store.putCertificate(cert('c3', 3, 'ACTIVE', 'ca-unregistered'))
+      for (const n of ['t-b', 't-a', 't-c', 't-x']) await store.putThing(thing(n))
+      // arn:c1 is on two things without exclusivity: the first by name wins; arn:c2 is exclusive to t-c, which
+      // wins over t-a although t-a sorts first.
+      await store.attachThingPrincipal({ thingName: 't-b', principal: 'arn:c1', type: 'NON_EXCLUSIVE_THING', createdMs: 1 })
+      await store.attachThingPrincipal({ thingName: 't-a', principal: 'arn:c1', type: 'NON_EXCLUSIVE_THING', createdMs: 1 })
+      await store.attachThingPrincipal({ thingName: 't-a', principal: 'arn:c2', type: 'NON_EXCLUSIVE_THING', createdMs: 1 })
+      await store.attachThingPrincipal({ thingName: 't-c', principal: 'arn:c2', type: 'EXCLUSIVE_THING', createdMs: 1 })
+      for (const n of ['p-z', 'p-a', 'p-m']) await store.putPolicy(policy(n))
+      await store.attachPolicy('p-z', 'arn:c1', 1)
+      await store.attachPolicy('p-a', 'arn:c1', 1)
+      await store.attachPolicy('p-m', 'arn:other', 1)
+    })
+    await storage.read(async (s) => {
+      const c1 = await s.getCertificateWithCaStatus('c1')
+      assert.deepEqual(c1, { certificate: await s.getCertificate('c1'), caStatus: 'ACTIVE' })
+      const c2 = await s.getCertificateWithCaStatus('c2')
+      assert.equal(c2?.certificate.status, 'REVOKED')
+      assert.equal(c2?.caStatus, 'INACTIVE')
+      assert.equal((await s.getCertificateWithCaStatus('c3'))?.caStatus, undefined)
+      assert.deepEqual(await s.getPrincipalThing('arn:c1'), { thing: await s.getThing('t-a'), type: 'NON_EXCLUSIVE_THING' })
+      assert.deepEqual(await s.getPrincipalThing('arn:c2'), { thing: await s.getThing('t-c'), type: 'EXCLUSIVE_THING' })
+      assert.deepEqual(await s.listAttachedPolicies('arn:c1'), [policy('p-a'), policy('p-z')])
+      assert.deepEqual(await s.listAttachedPolicies('arn:c3'), [])
     })
   })
 

@@ -198,4 +198,14 @@ export const MIGRATIONS: readonly string[] = [
     SELECT user_name, 'AIDA' || substr(upper(hex(randomblob(9))), 1, 17), MIN(created_ms), '{}' FROM access_keys GROUP BY user_name;
   INSERT INTO iam_user_roles (user_name, role_name) SELECT name, 'admin' FROM iam_users;
   `,
+  // 4: every device connection reads its attachments and policies by principal; these indexes serve those reads
+  // in key order, so no temporary sort per connection.
+  `
+  DROP INDEX thing_principals_principal;
+  CREATE INDEX thing_principals_principal ON thing_principals(principal, thing_name);
+  DROP INDEX policy_targets_target;
+  CREATE INDEX policy_targets_target ON policy_targets(target, policy_name);
+  DROP INDEX thing_group_members_thing;
+  CREATE INDEX thing_group_members_thing ON thing_group_members(thing_name, group_name);
+  `,
 ]

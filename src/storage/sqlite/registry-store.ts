@@ -1,6 +1,6 @@
 import type { ListArgs, RegistryStorage, RegistryStore, RegistryUnit, ThingFilter } from '../../registry/ports.ts'
 import type {
-  CaCertificate, Certificate, CertificateMode, CertificateStatus, Policy, PolicyVersion, Thing, ThingGroup,
+  CaCertificate, CaStatus, Certificate, CertificateMode, CertificateStatus, Policy, PolicyVersion, Thing, ThingGroup,
   ThingPrincipal, ThingPrincipalType, ThingType,
 } from '../../registry/types.ts'
 import { AppError } from '../../core/index.ts'
@@ -165,6 +165,11 @@ export class SqliteRegistryStore implements RegistryStore {
     return r === undefined ? undefined : certRow(r)
   }
 
+  async getCertificateWithCaStatus (id: string): Promise<{ certificate: Certificate, caStatus: CaStatus | undefined } | undefined> {
+    const r = this.#db.get('SELECT c.*, ca.status AS ca_status FROM certificates c LEFT JOIN ca_certificates ca ON ca.id = c.ca_id WHERE c.id = ?', id)
+    return r === undefined ? undefined : { certificate: certRow(r), caStatus: optStr(r.ca_status) as CaStatus | undefined }
+  }
+
   async putCertificate (c: Certificate): Promise<void> {
     this.#db.run(`INSERT INTO certificates (id, pem, ca_id, serial, status, mode, not_before_ms, not_after_ms, revoked_ms, revocation_reason,
       created_ms, updated_ms, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -277,6 +282,10 @@ export class SqliteRegistryStore implements RegistryStore {
     return this.#db.run('DELETE FROM policy_targets WHERE policy_name = ? AND target = ?', policyName, target).changes > 0
   }
 
+  async listAttachedPolicies (target: string): Promise<Policy[]> {
+    return this.#db.all('SELECT p.* FROM policy_targets t JOIN policies p ON p.name = t.policy_name WHERE t.target = ? ORDER BY t.policy_name', target).map(policyRow)
+  }
+
   async listPoliciesForTarget (target: string): Promise<string[]> {
     return this.#db.all('SELECT policy_name FROM policy_targets WHERE target = ? ORDER BY policy_name', target).map(r => str(r.policy_name))
   }
@@ -307,6 +316,12 @@ export class SqliteRegistryStore implements RegistryStore {
   async listPrincipalThings (principal: string, page: ListArgs): Promise<ThingPrincipal[]> {
     return this.#db.all('SELECT * FROM thing_principals WHERE principal = ? AND thing_name > ? ORDER BY thing_name LIMIT ?',
       principal, page.after ?? '', page.limit).map(principalRow)
+  }
+
+  async getPrincipalThing (principal: string): Promise<{ thing: Thing, type: ThingPrincipalType } | undefined> {
+    const r = this.#db.get(`SELECT t.*, p.type AS principal_type FROM thing_principals p JOIN things t ON t.name = p.thing_name
+      WHERE p.principal = ? ORDER BY p.type = 'EXCLUSIVE_THING' DESC, p.thing_name LIMIT 1`, principal)
+    return r === undefined ? undefined : { thing: thingRow(r), type: str(r.principal_type) as ThingPrincipalType }
   }
 
   async putRegistrationCode (code: string, createdMs: number): Promise<void> {
