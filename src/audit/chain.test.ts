@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { chainEvent, ChainWalker, encodeRecord, GENESIS_HASH, hashBody, ProblemKind, thingOf, verifyChain } from './chain.ts'
+import { chainEvent, ChainWalker, encodeRecord, GENESIS_HASH, hashBody, ProblemKind, recordTimeMs, thingOf, verifyChain } from './chain.ts'
 import type { ChainProblem, EventRow } from './chain.ts'
 import { canonicalJson } from '../core/index.ts'
 
@@ -126,4 +126,21 @@ test('the fast record encoder writes exactly the canonical JSON of the event (ra
     assert.equal(body, `{"seq":${i + 1},"prevHash":"${GENESIS_HASH}","timeMs":7${expected === '{}' ? '' : `,${expected.slice(1)}`}`)
     assert.deepEqual(JSON.parse(body), JSON.parse(`{"seq":${i + 1},"prevHash":"${GENESIS_HASH}","timeMs":7${expected === '{}' ? '' : `,${expected.slice(1)}`}`))
   }
+})
+
+test('chainEvent returns the record its body encodes, and the hash of that body', () => {
+  const e = { action: 'iot.UpdateThing', actor: 'user/admin', outcome: 'success', target: 'arn:aws:iot:r:1:thing/t', details: { b: [1, { z: 0, a: 'é' }], a: null } } as const
+  const { record, body, hash } = chainEvent({ seq: 4, hash: 'c'.repeat(64), timeMs: 1 }, 99, e)
+  assert.deepEqual(record, JSON.parse(body))
+  assert.equal(body, encodeRecord(5, 'c'.repeat(64), 99, e))
+  assert.equal(hash, hashBody(body))
+})
+
+test('recordTimeMs reads the time of a format-1 record from its prefix and of an older record by parsing', () => {
+  assert.equal(recordTimeMs(encodeRecord(3, GENESIS_HASH, -5, { action: 'a', actor: 'b', outcome: 'success' })), -5)
+  assert.equal(recordTimeMs(encodeRecord(12, 'a'.repeat(64), 1_700_000_000_123, { action: 'a', actor: 'b', outcome: 'success', occurredMs: 7 })), 1_700_000_000_123)
+  assert.equal(recordTimeMs(canonicalJson({ action: 'a', actor: 'b', outcome: 'success', seq: 1, prevHash: GENESIS_HASH, timeMs: 42 })), 42)
+  assert.equal(recordTimeMs('not json'), undefined)
+  assert.equal(recordTimeMs('null'), undefined)
+  assert.equal(recordTimeMs('{"seq":1}'), undefined)
 })

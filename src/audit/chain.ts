@@ -120,10 +120,10 @@ function encodeEvent (e: AuditEventInput): string {
   return out
 }
 
-/** Canonical JSON (same rules as core `canonicalJson`) written for speed: no intermediate arrays. */
 /** Printable ASCII without `"` and `\\`: such a string is its own JSON text between quotes. */
 const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/
 
+/** Canonical JSON (same rules as core `canonicalJson`) written for speed: no intermediate arrays. */
 function fastCanonical (v: unknown): string {
   if (typeof v === 'string') return PLAIN.test(v) ? `"${v}"` : JSON.stringify(v)
   if (v === null || typeof v !== 'object') return canonicalJson(v)
@@ -151,13 +151,28 @@ export const hashBody = (body: string): string => hash('sha256', body, 'hex')
 /**
  * Links one event into the chain: the record embeds its predecessor's hash, so any edit, deletion, insertion or
  * reordering changes every later hash (CloudTrail log-file integrity and RFC 6962 logs, in linear form).
+ * `record` is the event with its chain members (built, not parsed back from `body`: this runs for every append).
  */
 export function chainEvent (prev: ChainHead | undefined, timeMs: number, e: AuditEventInput): { record: AuditRecord, body: string, hash: string } {
   const seq = (prev?.seq ?? 0) + 1
   const prevHash = prev?.hash ?? GENESIS_HASH
   const body = encodeRecord(seq, prevHash, timeMs, e)
-  const record = JSON.parse(body) as AuditRecord
-  return { record, body, hash: hashBody(body) }
+  return { record: { ...e, seq, timeMs, prevHash }, body, hash: hashBody(body) }
+}
+
+/** `{"seq":N,"prevHash":"<64 hex>","timeMs":T`: the format-1 prefix up to the record time. */
+const TIME_PREFIX = /^\{"seq":\d+,"prevHash":"[0-9a-f]{64}","timeMs":(-?\d+)/
+
+/** `timeMs` of a stored record body: read from the format-1 prefix, else (an older record) parsed; undefined if neither. */
+export function recordTimeMs (body: string): number | undefined {
+  const m = TIME_PREFIX.exec(body)
+  if (m !== null) return Number(m[1])
+  try {
+    const r: unknown = JSON.parse(body)
+    return isRecord(r) && typeof r.timeMs === 'number' ? r.timeMs : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /**

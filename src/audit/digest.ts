@@ -103,10 +103,10 @@ export function signDigest (d: Digest, privateKey: KeyObject): StoredDigest {
   return { digestSeq: d.digestSeq, toSeq: d.toSeq, signedAtMs: d.signedAtMs, body, hash: hash('sha256', body, 'hex'), signature }
 }
 
-/** Checks a digest signature with a PEM public key. Never throws for a bad signature. */
-export function verifyDigestSignature (stored: StoredDigest, publicKeyPem: string): boolean {
+/** Checks a digest signature with a public key (parsed, or PEM). Never throws for a bad signature or key. */
+export function verifyDigestSignature (stored: StoredDigest, publicKey: KeyObject | string): boolean {
   try {
-    const key = createPublicKey(publicKeyPem)
+    const key = typeof publicKey === 'string' ? createPublicKey(publicKey) : publicKey
     return verify('sha256', Buffer.from(stored.body, 'utf8'), { key, dsaEncoding: 'der' }, Buffer.from(stored.signature, 'hex'))
   } catch {
     return false

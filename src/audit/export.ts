@@ -8,11 +8,19 @@ export const ExportFormat = { Jsonl: 'jsonl', Ocsf: 'ocsf' } as const
 export type ExportFormat = (typeof ExportFormat)[keyof typeof ExportFormat]
 
 /**
+ * A digest as the API and the stream present it: `{ digest: {…}, digestSeq, hash, signature, type: 'digest' }`,
+ * members in canonical order (the stored body is canonical already), so `JSON.stringify` of it is {@link digestLine}.
+ */
+export function digestEntry (d: StoredDigest): { readonly digest: unknown, readonly digestSeq: number, readonly hash: string, readonly signature: string, readonly type: 'digest' } {
+  return { digest: JSON.parse(d.body) as unknown, digestSeq: d.digestSeq, hash: d.hash, signature: d.signature, type: 'digest' }
+}
+
+/**
  * A digest as a JSON line: `{"digest":{…},"digestSeq":n,"hash":…,"signature":…,"type":"digest"}` (canonical).
  * Event lines are the stored record bodies themselves (they start with `{"seq":`), so the two never mix up.
  */
 export function digestLine (d: StoredDigest): string {
-  return canonicalJson({ type: 'digest', digestSeq: d.digestSeq, hash: d.hash, signature: d.signature, digest: JSON.parse(d.body) as unknown })
+  return canonicalJson(digestEntry(d))
 }
 
 /**

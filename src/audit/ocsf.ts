@@ -14,7 +14,8 @@
  * Everything of the record that has no OCSF attribute (chain position, hashes, details) is kept under
  * `unmapped.thingward`, so an OCSF export loses nothing.
  */
-import { parseIotArn } from '../core/index.ts'
+import { GatewayAuditAction, parseIotArn } from '../core/index.ts'
+import { AuditKind } from './chain.ts'
 import type { AuditRecord } from './chain.ts'
 
 /** The OCSF schema version the export declares in `metadata.version`. */
@@ -68,11 +69,11 @@ function crudActivity (op: string): number {
 
 /** Which class and activity a record maps to. */
 export function ocsfClassOf (r: AuditRecord): { classUid: OcsfClass, activityId: number } {
-  if (r.action === 'mqtt.connect' || r.action === 'http.authenticate') return { classUid: OcsfClass.Authentication, activityId: 1 }
-  if (r.action === 'mqtt.disconnect' || r.action === 'mqtt.session') return { classUid: OcsfClass.Authentication, activityId: 2 }
-  if (r.kind === undefined || r.kind === 'mitigation') {
+  if (r.action === GatewayAuditAction.Connect || r.action === 'http.authenticate') return { classUid: OcsfClass.Authentication, activityId: 1 }
+  if (r.action === GatewayAuditAction.Disconnect || r.action === GatewayAuditAction.Session) return { classUid: OcsfClass.Authentication, activityId: 2 }
+  if (r.kind === undefined || r.kind === AuditKind.Mitigation) {
     const op = operationOf(r.action)
-    if (r.kind === 'mitigation') return { classUid: OcsfClass.EntityManagement, activityId: r.details?.mitigation === 'quarantine' ? 12 : 9 }
+    if (r.kind === AuditKind.Mitigation) return { classUid: OcsfClass.EntityManagement, activityId: r.details?.mitigation === 'quarantine' ? 12 : 9 }
     if (op === 'UpdateCertificate' || op === 'UpdateCACertificate') {
       const to = r.details?.to ?? r.details?.status
       if (to === 'ACTIVE') return { classUid: OcsfClass.EntityManagement, activityId: 8 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
+import { createPublicKey, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,6 +14,8 @@ import { AuditRecorder } from './recorder.ts'
 import { AuditService } from './service.ts'
 import { keyUseRecorder } from './sources.ts'
 import { verifyLog } from './verify.ts'
+import { verifyDigestSignature } from './digest.ts'
+import { digestEntry, digestLine } from './export.ts'
 import type { AuditEventInput } from './chain.ts'
 
 /** A real audit log in a temp SQLite file with a real keyring; `open()` can be called again (restart). */
@@ -196,4 +198,17 @@ test('two processes on one database (a CLI command while the server runs) keep o
   const r = await verifyLog(reader, { trustedKeys: [first], requireClosed: true })
   assert.equal(r.ok, true, r.firstBad?.message)
   assert.equal(r.signingKeys.length, 2)
+})
+
+test('a digest as the API returns it serializes to exactly its stream line, and its signature checks with a parsed or PEM key', async (t) => {
+  const h = harness(t)
+  const a = await h.open()
+  await a.svc.record(ev(1))
+  const d = await a.svc.signDigest()
+  assert.equal(JSON.stringify(digestEntry(d)), digestLine(d))
+  const [key] = await a.svc.publicKeys()
+  assert.equal(verifyDigestSignature(d, key.publicKeyPem), true)
+  assert.equal(verifyDigestSignature(d, createPublicKey(key.publicKeyPem)), true)
+  assert.equal(verifyDigestSignature({ ...d, signature: d.signature.replace(/^../, '00') }, key.publicKeyPem), false)
+  await a.svc.close()
 })

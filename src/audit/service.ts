@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto'
 import { AppError, InvalidRequestError } from '../core/index.ts'
 import type { Clock } from '../core/index.ts'
-import { AuditKind, AuditOutcome, GENESIS_HASH, thingOf } from './chain.ts'
+import { AuditKind, AuditOutcome, GENESIS_HASH, recordTimeMs, thingOf } from './chain.ts'
 import type { AuditEventInput, AuditRecord, ChainHead, EventRow } from './chain.ts'
 import {
   DIGEST_ALGORITHM, DigestReason, generateSigningKey, keyFingerprint, parseDigest, privateKeyFromPkcs8, signDigest,
@@ -326,8 +326,8 @@ export class AuditService {
     if (toSeq > prevTo) {
       const [first] = await this.#store.readEvents(prevTo, toSeq, 1)
       const [end] = await this.#store.readEvents(toSeq - 1, toSeq, 1)
-      startTimeMs = first === undefined ? undefined : timeOf(first[1])
-      endTimeMs = end === undefined ? head?.timeMs : timeOf(end[1])
+      startTimeMs = first === undefined ? undefined : recordTimeMs(first[1])
+      endTimeMs = end === undefined ? head?.timeMs : recordTimeMs(end[1])
     }
     const digest: Digest = {
       v: 1,
@@ -382,17 +382,5 @@ export class AuditService {
     } finally {
       k.privateKeyPkcs8.fill(0)
     }
-  }
-}
-
-/** `timeMs` of a stored record (the format-1 prefix, else parsed). */
-function timeOf (body: string): number | undefined {
-  const m = /^\{"seq":\d+,"prevHash":"[0-9a-f]{64}","timeMs":(-?\d+)/.exec(body)
-  if (m !== null) return Number(m[1])
-  try {
-    const t = (JSON.parse(body) as { timeMs?: unknown }).timeMs
-    return typeof t === 'number' ? t : undefined
-  } catch {
-    return undefined
   }
 }

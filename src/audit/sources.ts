@@ -1,15 +1,13 @@
 /**
- * Turns what the edges report (gateway decisions, keyring uses) into audit events. The shapes are declared
- * structurally so the domain does not import the adapters (DESIGN.md §4); `Gateway`'s `AuditSink` and
- * `LocalKeyring`'s `onUse` accept these as they are.
+ * Turns what the edges report (gateway decisions, keyring uses) into audit events. The gateway's event is
+ * declared in core (src/core/gateway-events.ts) and the keyring's structurally, so the domain does not import the
+ * adapters (DESIGN.md §4); `Gateway`'s `AuditSink` and `LocalKeyring`'s `onUse` accept these as they are.
  */
+import { GatewayAuditAction, GatewayAuditOutcome } from '../core/index.ts'
+import type { GatewayAuditEvent } from '../core/index.ts'
 import { AuditKind, AuditOutcome } from './chain.ts'
 import type { AuditEventInput } from './chain.ts'
 import type { AuditRecorder } from './recorder.ts'
-import type { GatewayAuditEvent } from '../core/index.ts'
-
-/** The gateway's audit event (declared in core, produced by src/gateway). */
-export type GatewayAuditEventLike = GatewayAuditEvent
 
 /** Options of {@link GatewayAuditAdapter}. */
 export interface GatewayAuditOptions {
@@ -21,17 +19,17 @@ export interface GatewayAuditOptions {
   readonly messageSampleRate?: number
 }
 
-const CONNECTION_ACTIONS = new Set(['mqtt.connect', 'mqtt.disconnect', 'mqtt.session', 'mqtt.protocol'])
-const MESSAGE_ACTIONS = new Set(['mqtt.publish', 'mqtt.subscribe', 'mqtt.receive', 'mqtt.will'])
+const CONNECTION_ACTIONS = new Set<string>([GatewayAuditAction.Connect, GatewayAuditAction.Disconnect, GatewayAuditAction.Session, GatewayAuditAction.Protocol])
+const MESSAGE_ACTIONS = new Set<string>([GatewayAuditAction.Publish, GatewayAuditAction.Subscribe, GatewayAuditAction.Receive, GatewayAuditAction.Will])
 
 /** Maps a gateway event to an audit event (kind `connection` for connect/disconnect/session/protocol, else `authorization`). */
-export function gatewayEvent (e: GatewayAuditEventLike): AuditEventInput {
+export function gatewayEvent (e: GatewayAuditEvent): AuditEventInput {
   const fp = e.certificateFingerprint256
   const actor = e.principalId ?? (fp !== undefined ? `cert/${fp.replaceAll(':', '').toLowerCase()}` : 'anonymous')
   // A close ends a session (the logoff happened; the cause is in `reason`); other closes are enforcement.
-  const outcome = e.outcome === 'allowed'
+  const outcome = e.outcome === GatewayAuditOutcome.Allowed
     ? AuditOutcome.Success
-    : e.outcome === 'closed' && (e.action === 'mqtt.disconnect' || e.action === 'mqtt.session') ? AuditOutcome.Success : AuditOutcome.Denied
+    : e.outcome === GatewayAuditOutcome.Closed && (e.action === GatewayAuditAction.Disconnect || e.action === GatewayAuditAction.Session) ? AuditOutcome.Success : AuditOutcome.Denied
   const details: Record<string, unknown> = { gatewayOutcome: e.outcome }
   if (e.clientId !== undefined) details.clientId = e.clientId
   if (fp !== undefined) details.certificateFingerprint256 = fp
@@ -67,8 +65,8 @@ export class GatewayAuditAdapter {
     this.#every = rate <= 0 ? 0 : Math.max(1, Math.round(1 / Math.min(rate, 1)))
   }
 
-  record (e: GatewayAuditEventLike): void {
-    if (e.outcome === 'allowed' && MESSAGE_ACTIONS.has(e.action)) {
+  record (e: GatewayAuditEvent): void {
+    if (e.outcome === GatewayAuditOutcome.Allowed && MESSAGE_ACTIONS.has(e.action)) {
       if (this.#every === 0) return
       if (this.#seen++ % this.#every !== 0) return
     }

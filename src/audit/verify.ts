@@ -1,9 +1,9 @@
-import { createPublicKey, hash, verify } from 'node:crypto'
+import { createPublicKey, hash } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { isRecord } from '../core/index.ts'
-import { ChainWalker, GENESIS_HASH, ProblemKind } from './chain.ts'
+import { ChainWalker, GENESIS_HASH, ProblemKind, recordTimeMs } from './chain.ts'
 import type { ChainHead } from './chain.ts'
-import { DigestReason, keyFingerprint, parseDigest } from './digest.ts'
+import { DigestReason, keyFingerprint, parseDigest, verifyDigestSignature } from './digest.ts'
 import type { Digest, StoredDigest } from './digest.ts'
 import type { AuditLogSource } from './ports.ts'
 
@@ -206,9 +206,7 @@ async function checkDigests (source: AuditLogSource, stored: readonly StoredDige
     if (mustSign) {
       const key = keys.get(d.keyFingerprint)
       if (key === undefined) fail({ kind: ProblemKind.DigestInvalid, digestSeq: s.digestSeq, message: `digest #${s.digestSeq} names a signing key whose public key is not stored` })
-      let good = false
-      try { good = verify('sha256', Buffer.from(s.body, 'utf8'), { key, dsaEncoding: 'der' }, Buffer.from(s.signature, 'hex')) } catch { good = false }
-      if (!good) fail({ kind: ProblemKind.DigestInvalid, digestSeq: s.digestSeq, message: `digest #${s.digestSeq} has an invalid signature` })
+      if (!verifyDigestSignature(s, key)) fail({ kind: ProblemKind.DigestInvalid, digestSeq: s.digestSeq, message: `digest #${s.digestSeq} has an invalid signature` })
       st.signaturesChecked++
     }
     const anchored = digestAnchors.get(d.digestSeq)
@@ -326,7 +324,7 @@ export async function resolveTimeRange (source: AuditLogSource, fromMs?: number,
     while (lo < hi) {
       const mid = Math.floor((lo + hi) / 2)
       const [row] = await source.readEvents(mid - 1, bounds.maxSeq, 1)
-      const t = row === undefined ? undefined : recordTime(row[1])
+      const t = row === undefined ? undefined : recordTimeMs(row[1])
       if (row === undefined || t === undefined) return hi
       if (t >= ms) hi = Math.min(mid, row[0]); else lo = row[0] + 1
     }
@@ -335,14 +333,5 @@ export async function resolveTimeRange (source: AuditLogSource, fromMs?: number,
   return {
     ...(fromMs === undefined ? {} : { fromSeq: await firstAtOrAfter(fromMs) }),
     ...(toMs === undefined ? {} : { toSeq: (await firstAtOrAfter(toMs)) - 1 }),
-  }
-}
-
-function recordTime (body: string): number | undefined {
-  try {
-    const t = (JSON.parse(body) as { timeMs?: unknown }).timeMs
-    return typeof t === 'number' ? t : undefined
-  } catch {
-    return undefined
   }
 }

@@ -123,14 +123,16 @@ export class SyslogTlsSink implements AuditSinkPort {
   async deliver (items: readonly StreamItem[]): Promise<void> {
     try {
       const socket = await this.#connect()
-      const frames = items.map((i) => {
+      // MSG-LEN counts octets, so each message is encoded once; the batch is copied into one buffer once.
+      const parts: Buffer[] = []
+      for (const i of items) {
         const msg = Buffer.from(formatRfc5424(i, this.#host, this.#o.appName ?? 'thingward', this.#procId), 'utf8')
-        return Buffer.concat([Buffer.from(`${msg.length} `, 'ascii'), msg])
-      })
+        parts.push(Buffer.from(`${msg.length} `, 'ascii'), msg)
+      }
       await new Promise<void>((resolveWrite, reject) => {
         const onClose = (): void => { reject(new Error('syslog connection closed')) }
         socket.once('close', onClose)
-        socket.write(Buffer.concat(frames), (err) => {
+        socket.write(Buffer.concat(parts), (err) => {
           socket.off('close', onClose)
           if (err !== undefined && err !== null) reject(err); else resolveWrite()
         })

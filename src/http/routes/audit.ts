@@ -1,6 +1,6 @@
 import { routeAuthorization } from '../authorization.ts'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
-import { AuditKind, AuditOutcome, digestLine, ExportFormat, parseAnchors, toOcsf } from '../../audit/index.ts'
+import { AuditKind, AuditOutcome, digestEntry, ExportFormat, parseAnchors, toOcsf } from '../../audit/index.ts'
 import type { AuditEventInput, AuditSearch, AuditService } from '../../audit/index.ts'
 import { AppError, InvalidRequestError, iotArn, isRecord } from '../../core/index.ts'
 import type { ArnContext } from '../../core/index.ts'
@@ -265,14 +265,13 @@ export const auditRoutes: FastifyPluginAsync<{ deps: HttpDeps }> = async (app, {
     const digests = await audit.digestsAfter(after, limit + 1)
     const page = digests.slice(0, limit)
     return {
-      digests: page.map(d => JSON.parse(digestLine(d)) as unknown),
+      digests: page.map(d => digestEntry(d)),
       ...(digests.length > limit ? { nextToken: String(page[page.length - 1].digestSeq) } : {}),
     }
   })
 
   app.post('/thingward/audit/digests', async () => {
-    const d = await audit.signDigest()
-    return JSON.parse(digestLine(d)) as unknown
+    return digestEntry(await audit.signDigest())
   })
 
   app.post('/thingward/audit/rotate-key', async (req) => audit.rotateSigningKey(req.caller))

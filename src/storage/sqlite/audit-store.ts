@@ -4,7 +4,7 @@ import type {
   AuditAppender, AuditEventInput, AuditLogSource, AuditLogStore, AuditPublicKey, AuditQuery, AuditReader, AuditRecord, AuditSearch,
   ChainHead, EventRow, SigningKeyRecord, StoredDigest,
 } from '../../audit/index.ts'
-import { encodeRecord, GENESIS_HASH, hashBody, thingOf } from '../../audit/index.ts'
+import { chainEvent, thingOf } from '../../audit/index.ts'
 import type { Clock } from '../../core/index.ts'
 import { AppError, isRecord } from '../../core/index.ts'
 import type { SqliteDb } from './db.ts'
@@ -109,15 +109,12 @@ export class SqliteAuditStore implements AuditLogStore, AuditAppender, AuditRead
   }
 
   #insert (head: ChainHead | undefined, e: AuditEventInput): { record: AuditRecord, hash: string } {
-    const seq = (head?.seq ?? 0) + 1
-    const prevHash = head?.hash ?? GENESIS_HASH
     const now = this.#clock.nowMs()
     const timeMs = head?.timeMs !== undefined && head.timeMs > now ? head.timeMs : now
-    const body = encodeRecord(seq, prevHash, timeMs, e)
-    const hash = hashBody(body)
+    const { record, body, hash } = chainEvent(head, timeMs, e)
     const thing = thingOf(e)
-    this.#db.stmt(INSERT).run(seq, timeMs, body, hash, key53(e.actor), key53(e.action), thing === undefined ? null : key53(thing), e.outcome)
-    return { record: { ...e, seq, timeMs, prevHash }, hash }
+    this.#db.stmt(INSERT).run(record.seq, timeMs, body, hash, key53(e.actor), key53(e.action), thing === undefined ? null : key53(thing), e.outcome)
+    return { record, hash }
   }
 
   #headRow (): HeadRow | undefined { return this.#db.get<HeadRow>(HEAD) }
@@ -183,10 +180,7 @@ export class SqliteAuditStore implements AuditLogStore, AuditAppender, AuditRead
   }
 
   async eventBounds (): Promise<{ minSeq: number, maxSeq: number } | undefined> {
-    return this.#db.read(() => {
-      const r = this.#db.get<{ lo: number | null, hi: number | null }>('SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM audit_events')
-      return r === undefined || r.lo === null || r.hi === null ? undefined : { minSeq: r.lo, maxSeq: r.hi }
-    })
+    return this.#db.read(() => this.#bounds())
   }
 
   async readEvents (afterSeq: number, throughSeq: number, limit: number): Promise<EventRow[]> {
@@ -202,6 +196,9 @@ export class SqliteAuditStore implements AuditLogStore, AuditAppender, AuditRead
 
   async search (q: AuditSearch): Promise<EventRow[]> {
     return this.#db.read(() => {
+      // One bounds read per search: the time lookups and the per-block walk below all need it.
+      const b = this.#bounds()
+      if (b === undefined) return []
       const where: string[] = ['seq > ?']
       const params: Array<string | number> = [q.afterSeq ?? 0]
       let firstSeq = (q.afterSeq ?? 0) + 1
@@ -209,14 +206,14 @@ export class SqliteAuditStore implements AuditLogStore, AuditAppender, AuditRead
       // Times never decrease along seq: a time bound becomes a seq bound (binary search on the primary key), and
       // stays as a filter for records written before times were kept monotonic.
       if (q.fromMs !== undefined) {
-        const lo = this.#firstAtOrAfter(q.fromMs)
+        const lo = this.#firstAtOrAfter(q.fromMs, b)
         if (lo === undefined) return []
         where.push('seq >= ?', 'time_ms >= ?')
         params.push(lo, q.fromMs)
         firstSeq = Math.max(firstSeq, lo)
       }
       if (q.toMs !== undefined) {
-        const hi = this.#firstAtOrAfter(q.toMs)
+        const hi = this.#firstAtOrAfter(q.toMs, b)
         if (hi !== undefined) { where.push('seq < ?'); params.push(hi); endSeq = hi }
         where.push('time_ms < ?')
         params.push(q.toMs)
@@ -236,11 +233,9 @@ export class SqliteAuditStore implements AuditLogStore, AuditAppender, AuditRead
         return toRows(this.#db.all<R>(`SELECT seq, body, hash FROM audit_events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`, ...params, q.limit))
       }
       // Thing and principal indexes lead with the block number (seq >> 16): one index seek per block, in order.
-      const bounds = this.#db.get<{ hi: number | null }>('SELECT MAX(seq) AS hi FROM audit_events')
-      if (bounds === undefined || bounds.hi === null) return []
       const sql = `SELECT seq, body, hash FROM audit_events WHERE (seq >> 16) = ? AND ${by.col} = ? AND ${where.join(' AND ')} ORDER BY seq LIMIT ?`
       const out: EventRow[] = []
-      const lastBlock = Math.floor(Math.min(bounds.hi, endSeq) / BLOCK)
+      const lastBlock = Math.floor(Math.min(b.maxSeq, endSeq) / BLOCK)
       for (let block = Math.floor(firstSeq / BLOCK); block <= lastBlock && out.length < q.limit; block++) {
         out.push(...toRows(this.#db.all<R>(sql, block, by.key, ...params, q.limit - out.length)))
       }
@@ -248,19 +243,23 @@ export class SqliteAuditStore implements AuditLogStore, AuditAppender, AuditRead
     })
   }
 
-  /** The first seq whose time is at or after `ms` (binary search over the primary key), or undefined. */
-  #firstAtOrAfter (ms: number): number | undefined {
-    const b = this.#db.get<{ lo: number | null, hi: number | null }>('SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM audit_events')
-    if (b === undefined || b.lo === null || b.hi === null) return undefined
-    let lo = b.lo
-    let hi = b.hi + 1
+  /** Lowest and highest stored seq (synchronous: call inside a read or transaction), or undefined for an empty log. */
+  #bounds (): { minSeq: number, maxSeq: number } | undefined {
+    const r = this.#db.get<{ lo: number | null, hi: number | null }>('SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM audit_events')
+    return r === undefined || r.lo === null || r.hi === null ? undefined : { minSeq: r.lo, maxSeq: r.hi }
+  }
+
+  /** The first seq within `b` whose time is at or after `ms` (binary search over the primary key), or undefined. */
+  #firstAtOrAfter (ms: number, b: { minSeq: number, maxSeq: number }): number | undefined {
+    let lo = b.minSeq
+    let hi = b.maxSeq + 1
     while (lo < hi) {
       const mid = Math.floor((lo + hi) / 2)
       const r = this.#db.get<{ seq: number, time_ms: number }>('SELECT seq, time_ms FROM audit_events WHERE seq >= ? ORDER BY seq LIMIT 1', mid)
       if (r === undefined) { hi = mid; continue }
       if (r.time_ms >= ms) hi = mid; else lo = r.seq + 1
     }
-    return lo > b.hi ? undefined : lo
+    return lo > b.maxSeq ? undefined : lo
   }
 
   async digests (): Promise<StoredDigest[]> {
