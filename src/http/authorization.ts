@@ -45,8 +45,8 @@ export type RouteAuthorization =
 const ANY = (): string => '*'
 const iot = (type: string, param: string) => (r: RouteInput): string => iotArn(r.arn, type, r.params[param] ?? '')
 const iam = (type: 'user' | 'group' | 'role' | 'policy', param: string) => (r: RouteInput): string => iamArn(r.arn.accountId, type, r.params[param] ?? '')
-const act = (action: string, resource: (r: RouteInput) => string = ANY): RouteAuthorization => ({ kind: 'action', permissions: (r) => [{ action, resource: resource(r) }] })
 const all = (actions: readonly string[], resource: (r: RouteInput) => string): RouteAuthorization => ({ kind: 'action', permissions: (r) => actions.map(action => ({ action, resource: resource(r) })) })
+const act = (action: string, resource: (r: RouteInput) => string = ANY): RouteAuthorization => all([action], resource)
 const q = (r: RouteInput, name: string): string | undefined => typeof r.query[name] === 'string' ? r.query[name] : undefined
 /** Data-plane entries come from the data-plane routes' own table (named shadows, retained Publish). */
 const dataPlane = (op: DataPlaneOperation): RouteAuthorization => ({
@@ -249,8 +249,9 @@ function groupFromBody (r: RouteInput): string {
 
 /** The entry for a request method and route pattern; HEAD uses its GET route's entry (Fastify exposes HEAD for GET). */
 export function routeAuthorization (method: string, url: string): RouteAuthorization | undefined {
-  const m = method.toUpperCase() === 'HEAD' ? 'GET' : method.toUpperCase()
-  return Object.hasOwn(ROUTE_ACTIONS, `${m} ${url}`) ? ROUTE_ACTIONS[`${m} ${url}`] : undefined
+  const m = method.toUpperCase()
+  const key = `${m === 'HEAD' ? 'GET' : m} ${url}`
+  return Object.hasOwn(ROUTE_ACTIONS, key) ? ROUTE_ACTIONS[key] : undefined
 }
 
 const registered = new WeakMap<FastifyInstance, Set<string>>()
@@ -275,6 +276,12 @@ export function routesWithoutAuthorization (app: FastifyInstance): string[] {
 /** Every registered route (for tests and the operator reference). */
 export function registeredRoutes (app: FastifyInstance): string[] {
   return [...registered.get(app) ?? []].sort()
+}
+
+/** The authenticated principal of a signed request (set by the SigV4 hook); ERR_AUTH_MISSING on an unsigned one. */
+export function requirePrincipal (req: FastifyRequest): Principal {
+  if (req.principal === undefined) throw new AppError('ERR_AUTH_MISSING', 'missing authentication token: requests must be signed with AWS Signature Version 4')
+  return req.principal
 }
 
 /** Dependencies of {@link authorizeRequest}. */

@@ -3,6 +3,7 @@ import { iamArn } from './arns.ts'
 import { IAM_CACHE_MAX_AGE_MS } from './authorizer.ts'
 import type { IamDeps } from './context.ts'
 import { auditChange, commit } from './context.ts'
+import { noSuchEntity } from './errors.ts'
 import type { IamUnit } from './ports.ts'
 import type { AccessKeyStatus, IamAccessKey, IamCaller } from './types.ts'
 
@@ -47,7 +48,7 @@ export class AccessKeyService {
   /** IAM CreateAccessKey: the secret is in the result only. At most two keys per user (AWS quota). */
   async create (caller: IamCaller, userName: string): Promise<{ accessKeyId: string, secretAccessKey: string }> {
     return commit(this.#d, async (u) => {
-      if (await u.store.getUser(userName) === undefined) throw new AppError('ERR_IAM_NO_SUCH_ENTITY', 'the user does not exist', { resourceType: 'user', resourceId: userName })
+      if (await u.store.getUser(userName) === undefined) throw noSuchEntity('user', userName)
       if ((await u.store.listAccessKeys(userName)).length >= MAX_ACCESS_KEYS_PER_USER) {
         throw new AppError('ERR_IAM_LIMIT_EXCEEDED', 'a user has at most 2 access keys: delete one first', { userName })
       }
@@ -73,7 +74,7 @@ export class AccessKeyService {
    * so it can be re-activated if something still used it, then deleted.
    */
   async rotate (caller: IamCaller, userName: string, accessKeyId: string): Promise<{ accessKeyId: string, secretAccessKey: string }> {
-    const created = await commit(this.#d, async (u) => {
+    return commit(this.#d, async (u) => {
       const old = await u.store.getAccessKey(accessKeyId)
       if (old === undefined || old.userName !== userName) throw this.#noSuch(accessKeyId)
       const keys = await u.store.listAccessKeys(userName)
@@ -83,8 +84,6 @@ export class AccessKeyService {
       await auditChange(u, caller, 'iam.UpdateAccessKey', iamArn(this.#d.arn.accountId, 'user', userName), { accessKeyId, status: 'Inactive', rotatedTo: fresh.accessKeyId })
       return fresh
     })
-    this.#cache.delete(accessKeyId)
-    return created
   }
 
   /** IAM UpdateAccessKey (Active / Inactive). `userName`, when given, must own the key. */
@@ -96,7 +95,6 @@ export class AccessKeyService {
       await u.store.putAccessKey({ ...k, status })
       await auditChange(u, caller, 'iam.UpdateAccessKey', iamArn(this.#d.arn.accountId, 'user', k.userName), { accessKeyId, status })
     })
-    this.#cache.delete(accessKeyId)
   }
 
   /** IAM DeleteAccessKey. */
@@ -107,13 +105,12 @@ export class AccessKeyService {
       await u.store.deleteAccessKey(accessKeyId)
       await auditChange(u, caller, 'iam.DeleteAccessKey', iamArn(this.#d.arn.accountId, 'user', k.userName), { accessKeyId })
     })
-    this.#cache.delete(accessKeyId)
   }
 
   /** IAM ListAccessKeys, with last-used data. */
   async list (userName: string): Promise<AccessKeyMetadata[]> {
     return this.#d.storage.read(async (s) => {
-      if (await s.getUser(userName) === undefined) throw new AppError('ERR_IAM_NO_SUCH_ENTITY', 'the user does not exist', { resourceType: 'user', resourceId: userName })
+      if (await s.getUser(userName) === undefined) throw noSuchEntity('user', userName)
       return (await s.listAccessKeys(userName)).map(keyMetadata)
     })
   }
@@ -126,7 +123,7 @@ export class AccessKeyService {
   }
 
   #noSuch (accessKeyId: string): AppError {
-    return new AppError('ERR_IAM_NO_SUCH_ENTITY', 'the access key does not exist', { resourceType: 'access key', resourceId: accessKeyId })
+    return noSuchEntity('access key', accessKeyId)
   }
 
   /** Resolves an active key's secret and owner, or undefined for unknown and inactive keys. */

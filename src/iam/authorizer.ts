@@ -1,9 +1,9 @@
 import type { ArnContext, Clock } from '../core/index.ts'
-import { AppError } from '../core/index.ts'
 import { compilePolicies, IMPLICIT_DENY_DECISION, parsePolicy } from '../policy/index.ts'
 import type { CompiledAuthorizer, ContextMap, Decision, NamedPolicy, PolicyDocument } from '../policy/index.ts'
 import { iamArn } from './arns.ts'
-import { BUILTIN_ROLES, builtinPolicy, builtinRole, isBuiltinPolicy, isBuiltinRole } from './builtin.ts'
+import { noSuchEntity } from './errors.ts'
+import { BUILTIN_ROLES, builtinPolicy, findRole, isBuiltinPolicy, isBuiltinRole } from './builtin.ts'
 import type { IamStorage, IamStore } from './ports.ts'
 import type { Principal, Tags } from './types.ts'
 
@@ -45,7 +45,7 @@ export interface PrincipalView {
  * Effective identity policies of a user (its own, its groups' and its assigned roles') or of a role (an assumed
  * role session has only the role's). Resolves undefined when the user or role no longer exists.
  */
-export async function loadPrincipalView (s: IamStore, type: 'user' | 'role', name: string, accountId: string, parse: (name: string, version: number, text: string) => PolicyDocument): Promise<PrincipalView | undefined> {
+export async function loadPrincipalView (s: IamStore, type: 'user' | 'role', name: string, accountId: string, parse: (text: string) => PolicyDocument): Promise<PrincipalView | undefined> {
   const names = new Set<string>()
   let id: string
   let tags: Tags
@@ -62,23 +62,17 @@ export async function loadPrincipalView (s: IamStore, type: 'user' | 'role', nam
     for (const g of await s.listGroupsForUser(name)) for (const p of await s.listAttachedPolicies('group', g)) names.add(p)
     for (const r of await s.listRolesForUser(name)) await addRole(r)
   } else {
-    if (isBuiltinRole(name)) {
-      const r = builtinRole(name, accountId)
-      id = r.id
-      tags = r.tags
-    } else {
-      const r = await s.getRole(name)
-      if (r === undefined) return undefined
-      id = r.id
-      tags = r.tags
-    }
+    const r = await findRole(s, name, accountId)
+    if (r === undefined) return undefined
+    id = r.id
+    tags = r.tags
     await addRole(name)
   }
   const policies: NamedPolicy[] = []
   for (const n of [...names].sort()) {
     const p = isBuiltinPolicy(n) ? builtinPolicy(n) : await s.getPolicy(n)
     if (p === undefined) continue
-    policies.push({ name: p.name, versionId: String(p.version), document: parse(p.name, p.version, p.document) })
+    policies.push({ name: p.name, versionId: String(p.version), document: parse(p.document) })
   }
   return { id, tags, policies }
 }
@@ -106,13 +100,16 @@ export class IamAuthorizer {
   readonly #parsed = new Map<string, PolicyDocument>()
   constructor (deps: IamAuthorizerDeps) { this.#d = deps }
 
-  #parse = (name: string, version: number, text: string): PolicyDocument => {
-    const key = `${name}\u0000${version}\u0000${text.length}`
-    let d = this.#parsed.get(key)
+  /**
+   * Parsed documents keyed by their text, the only input of parsing: a name and version do not identify a
+   * document (a policy deleted and created again under its name restarts at version 1).
+   */
+  #parse = (text: string): PolicyDocument => {
+    let d = this.#parsed.get(text)
     if (d === undefined) {
       d = parseIdentityPolicy(text)
       if (this.#parsed.size > 10_000) this.#parsed.clear()
-      this.#parsed.set(key, d)
+      this.#parsed.set(text, d)
     }
     return d
   }
@@ -129,14 +126,18 @@ export class IamAuthorizer {
     if (hit !== undefined && hit.generation === this.#d.cache.generation && now - hit.builtMs < IAM_CACHE_MAX_AGE_MS) return hit
     const generation = this.#d.cache.generation
     const view = await this.#d.storage.read(s => loadPrincipalView(s, type, name, this.#d.arn.accountId, this.#parse))
-    const compiled = view === undefined ? undefined : compilePolicies(view.policies, this.#sessionContext(type, name, view.tags), { arn: this.#d.arn, clock: this.#d.clock })
+    const compiled = view === undefined ? undefined : compilePolicies(view.policies, this.principalContext(type, name, view.tags), { arn: this.#d.arn, clock: this.#d.clock })
     const entry: Entry = { generation, builtMs: now, view, compiled }
     if (this.#entries.size > 10_000) this.#entries.clear()
     this.#entries.set(key, entry)
     return entry
   }
 
-  #sessionContext (type: 'user' | 'role', name: string, tags: Tags): ContextMap {
+  /**
+   * The principal's facts as policies see them: bound at compile time for identity policies, and given to trust
+   * policies with the request context (AssumeRole).
+   */
+  principalContext (type: 'user' | 'role', name: string, tags: Tags): ContextMap {
     const acct = this.#d.arn.accountId
     const ctx: Record<string, string> = {
       'aws:PrincipalAccount': acct,
@@ -179,7 +180,7 @@ export class IamAuthorizer {
   /** Like `authorize`, for a context the caller builds (simulation, trust evaluation). */
   async authorizeWith (type: 'user' | 'role', name: string, action: string, resource: string, context: ContextMap): Promise<Decision> {
     const e = await this.#entry(type, name)
-    if (e.compiled === undefined) throw new AppError('ERR_IAM_NO_SUCH_ENTITY', `the ${type} does not exist`, { [`${type}Name`]: name })
+    if (e.compiled === undefined) throw noSuchEntity(type, name)
     return e.compiled.authorize(action, resource, context)
   }
 }

@@ -1,3 +1,5 @@
+import { accountRootArn } from './arns.ts'
+import type { IamStore } from './ports.ts'
 import type { IamPolicy, IamRole } from './types.ts'
 
 /**
@@ -89,7 +91,7 @@ export const isBuiltinPolicy = (name: string): name is BuiltinPolicy => Object.h
  */
 export const accountTrustPolicy = (accountId: string): string => JSON.stringify({
   Version: '2012-10-17',
-  Statement: [{ Sid: 'Account', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${accountId}:root` }, Action: 'sts:AssumeRole' }],
+  Statement: [{ Sid: 'Account', Effect: 'Allow', Principal: { AWS: accountRootArn(accountId) }, Action: 'sts:AssumeRole' }],
 })
 
 const EPOCH = 0
@@ -105,6 +107,11 @@ export function builtinRole (name: BuiltinRoleName, accountId: string): IamRole 
     name, id: `AROATHINGWARD${name.toUpperCase().padEnd(7, 'X').slice(0, 7)}`, description: DESCRIPTIONS[BUILTIN_ROLES[name]],
     trustPolicy: accountTrustPolicy(accountId), maxSessionSec: 3600, createdMs: EPOCH, tags: {}, builtin: true,
   }
+}
+
+/** A role by name: built-in (from code) or stored; undefined when neither. */
+export async function findRole (s: IamStore, name: string, accountId: string): Promise<IamRole | undefined> {
+  return isBuiltinRole(name) ? builtinRole(name, accountId) : s.getRole(name)
 }
 
 /** Every built-in policy name. */

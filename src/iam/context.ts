@@ -30,11 +30,24 @@ export async function auditChange (u: IamUnit, caller: IamCaller, action: string
   })
 }
 
-/** Commits an IAM change, then invalidates every IAM cache (so the next request sees it). */
+/**
+ * Commits an IAM change, then invalidates every IAM cache (so the next request sees it). For anything a cache
+ * holds: users, groups, roles, policies and their attachments, access keys, removed sessions.
+ */
 export async function commit<T> (deps: IamDeps, fn: (u: IamUnit) => Promise<T>): Promise<T> {
   try {
     return await deps.storage.transaction(fn)
   } finally {
     deps.cache.bump()
   }
+}
+
+/**
+ * Commits writes that no IAM cache holds, and keeps the caches: new sessions (with the sweep of long-expired
+ * ones), MFA devices and their last accepted step, recovery codes. Sign-in, GetSessionToken and AssumeRole are
+ * frequent; invalidating there would make every principal's next request re-read storage, unseal its secret and
+ * recompile its policies.
+ */
+export function commitKeepingCaches<T> (deps: IamDeps, fn: (u: IamUnit) => Promise<T>): Promise<T> {
+  return deps.storage.transaction(fn)
 }

@@ -4,7 +4,8 @@ import { AppError } from '../core/index.ts'
 /**
  * Password hashing with scrypt (RFC 7914). Parameters follow the OWASP Password Storage Cheat Sheet minimum for
  * scrypt (N = 2^17, r = 8, p = 1: 128 MiB and about 0.3 s here). They are stored in the hash, so a later
- * increase applies to new hashes while old ones still verify (and are re-hashed at the next sign-in).
+ * increase applies to new hashes while old ones still verify (until the password is next set; sign-in does not
+ * re-hash).
  *
  * Format: `$scrypt$ln=<log2 N>,r=<r>,p=<p>$<salt base64>$<key base64>` (the PHC string shape).
  */

@@ -3,10 +3,11 @@ import { AppError } from '../core/index.ts'
 import { checkName, checkTags, iamArn } from './arns.ts'
 import { parseIdentityPolicy } from './authorizer.ts'
 import {
-  accountTrustPolicy, BUILTIN_POLICY_NAMES, BUILTIN_ROLE_NAMES, BUILTIN_ROLES, builtinPolicy, builtinRole, isBuiltinPolicy, isBuiltinRole,
+  accountTrustPolicy, BUILTIN_POLICY_NAMES, BUILTIN_ROLE_NAMES, BUILTIN_ROLES, builtinPolicy, builtinRole, findRole, isBuiltinPolicy, isBuiltinRole,
 } from './builtin.ts'
 import type { IamDeps } from './context.ts'
 import { auditChange, commit } from './context.ts'
+import { entityExists as exists, noSuchEntity as noSuch, unmodifiable } from './errors.ts'
 import { checkPasswordPolicy, hashPassword, verifyPassword } from './password.ts'
 import type { IamStore } from './ports.ts'
 import { parseTrustPolicy } from './trust.ts'
@@ -20,13 +21,6 @@ export function newIamId (prefix: 'AIDA' | 'AGPA' | 'AROA' | 'ANPA'): string {
   for (let i = 0; i < 17; i++) out += alphabet[b[i] & 31]
   return out
 }
-
-const noSuch = (type: string, name: string): AppError =>
-  new AppError('ERR_IAM_NO_SUCH_ENTITY', `the ${type} does not exist`, { resourceType: type, resourceId: name })
-const exists = (type: string, name: string): AppError =>
-  new AppError('ERR_IAM_ENTITY_EXISTS', `the ${type} already exists`, { resourceType: type, resourceId: name })
-const unmodifiable = (type: string, name: string): AppError =>
-  new AppError('ERR_IAM_UNMODIFIABLE', `built-in ${type}s cannot be changed or deleted`, { resourceType: type, resourceId: name })
 
 /** IAM UG `reference_iam-quotas`: managed policies attached to a user, group or role (default 10, maximum 20). */
 export const MAX_ATTACHED_POLICIES = 20
@@ -255,12 +249,6 @@ export class IamService {
 
   // ---- Roles ------------------------------------------------------------------------------------------------
 
-  /** A role by name, built-in or stored; undefined when neither. */
-  async findRole (name: string): Promise<IamRole | undefined> {
-    if (isBuiltinRole(name)) return builtinRole(name, this.#d.arn.accountId)
-    return this.#d.storage.read(s => s.getRole(name))
-  }
-
   /**
    * IAM CreateRole. The trust policy defaults to the account (any principal here whose identity policy allows
    * sts:AssumeRole on the role); the maximum session duration to 1 hour (1 to 12 hours).
@@ -274,11 +262,9 @@ export class IamService {
     if (typeof max !== 'number' || !Number.isInteger(max) || max < ROLE_SESSION_MIN_SEC || max > ROLE_SESSION_MAX_SEC) {
       throw new AppError('ERR_IAM_INVALID_INPUT', 'maxSessionDuration must be 3600 to 43200 seconds', { field: 'maxSessionDuration' })
     }
-    if (input.description !== undefined && (typeof input.description !== 'string' || input.description.length > 1000)) {
-      throw new AppError('ERR_IAM_INVALID_INPUT', 'description must be a string of at most 1000 characters', { field: 'description' })
-    }
+    const description = checkDescription(input.description)
     const role: IamRole = {
-      name, id: newIamId('AROA'), description: input.description, trustPolicy: trust, maxSessionSec: max, createdMs: this.#d.clock.nowMs(),
+      name, id: newIamId('AROA'), description, trustPolicy: trust, maxSessionSec: max, createdMs: this.#d.clock.nowMs(),
       tags: checkTags(input.tags), builtin: false,
     }
     return commit(this.#d, async (u) => {
@@ -291,7 +277,7 @@ export class IamService {
 
   async getRole (name: string): Promise<{ role: IamRole, attachedPolicies: string[], users: string[] }> {
     return this.#d.storage.read(async (s) => {
-      const role = isBuiltinRole(name) ? builtinRole(name, this.#d.arn.accountId) : await s.getRole(name)
+      const role = await findRole(s, name, this.#d.arn.accountId)
       if (role === undefined) throw noSuch('role', name)
       const attachedPolicies = isBuiltinRole(name) ? [BUILTIN_ROLES[name]] : await s.listAttachedPolicies('role', name)
       return { role, attachedPolicies, users: await s.listUsersWithRole(name) }
@@ -360,11 +346,8 @@ export class IamService {
     if (isBuiltinPolicy(name)) throw exists('policy', name)
     const text = documentText(document)
     parseIdentityPolicy(text)
-    if (description !== undefined && (typeof description !== 'string' || description.length > 1000)) {
-      throw new AppError('ERR_IAM_INVALID_INPUT', 'description must be a string of at most 1000 characters', { field: 'description' })
-    }
     const now = this.#d.clock.nowMs()
-    const p: IamPolicy = { name, id: newIamId('ANPA'), description, document: text, version: 1, createdMs: now, updatedMs: now, builtin: false }
+    const p: IamPolicy = { name, id: newIamId('ANPA'), description: checkDescription(description), document: text, version: 1, createdMs: now, updatedMs: now, builtin: false }
     return commit(this.#d, async (u) => {
       if (await u.store.getPolicy(name) !== undefined) throw exists('policy', name)
       await u.store.putPolicy(p)
@@ -444,17 +427,22 @@ export class IamService {
 
 const cap = (s: string): string => s[0].toUpperCase() + s.slice(1)
 
-/** A policy document given as a JSON string or as an object. */
-function documentText (v: unknown): string {
+/** A JSON document given as a string or as an object; `message` names the field's rule. */
+function jsonText (v: unknown, field: string, message: string): string {
   if (typeof v === 'string') return v
   if (typeof v === 'object' && v !== null) return JSON.stringify(v)
-  throw new AppError('ERR_IAM_INVALID_INPUT', 'policyDocument is required (a JSON policy document)', { field: 'policyDocument' })
+  throw new AppError('ERR_IAM_INVALID_INPUT', message, { field })
 }
 
-function trustText (v: unknown): string {
-  if (typeof v === 'string') return v
-  if (typeof v === 'object' && v !== null) return JSON.stringify(v)
-  throw new AppError('ERR_IAM_INVALID_INPUT', 'trustPolicy must be a JSON trust policy document', { field: 'trustPolicy' })
+const documentText = (v: unknown): string => jsonText(v, 'policyDocument', 'policyDocument is required (a JSON policy document)')
+const trustText = (v: unknown): string => jsonText(v, 'trustPolicy', 'trustPolicy must be a JSON trust policy document')
+
+/** Role and policy descriptions: at most 1000 characters (IAM API CreateRole / CreatePolicy `Description`). */
+function checkDescription (v: unknown): string | undefined {
+  if (v !== undefined && (typeof v !== 'string' || v.length > 1000)) {
+    throw new AppError('ERR_IAM_INVALID_INPUT', 'description must be a string of at most 1000 characters', { field: 'description' })
+  }
+  return v
 }
 
 /** AWS IAM MaxItems: 1 to 1000, default 100. */

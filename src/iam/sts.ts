@@ -1,18 +1,20 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { AppError, newAccessKeyId, newSecretAccessKey } from '../core/index.ts'
+import { sha256Hex } from '../core/sigv4.ts'
 import { describeDecision } from '../policy/index.ts'
 import { assumedRoleArn, checkSessionName, iamArn, parseRoleArn } from './arns.ts'
 import type { IamAuthorizer } from './authorizer.ts'
 import { IAM_CACHE_MAX_AGE_MS } from './authorizer.ts'
-import { builtinRole, isBuiltinRole } from './builtin.ts'
+import { findRole } from './builtin.ts'
 import type { IamDeps } from './context.ts'
-import { auditChange, commit } from './context.ts'
+import { auditChange, commitKeepingCaches } from './context.ts'
+import { noSuchEntity } from './errors.ts'
 import { verifyDummy, verifyPassword } from './password.ts'
 import type { IamUnit } from './ports.ts'
 import type { AuthThrottle } from './throttle.ts'
 import { base32Decode, base32Encode, hashRecoveryCode, newRecoveryCodes, newTotpSecret, otpauthUri, verifyTotp } from './totp.ts'
 import { evaluateTrust, parseTrustPolicy } from './trust.ts'
-import type { IamCaller, IamRole, MfaDevice, Principal, SessionOrigin, StsSession } from './types.ts'
+import type { IamCaller, MfaDevice, Principal, SessionOrigin, StsSession } from './types.ts'
 
 /** Temporary credentials as STS returns them. */
 export interface TemporaryCredentials {
@@ -37,7 +39,6 @@ const EXPIRED_SESSION_KEEP_MS = 24 * 3600_000
 
 const sessionSecretContext = (accessKeyId: string): Record<string, string> => ({ purpose: 'session-secret', accessKeyId })
 const totpContext = (userName: string): Record<string, string> => ({ purpose: 'totp-secret', userName })
-const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex')
 
 /** Request facts every STS/sign-in operation records. */
 export interface RequestMeta { readonly sourceIp?: string, readonly requestId?: string }
@@ -92,8 +93,8 @@ export class StsService {
    * act), so a stolen access key cannot replace a user's MFA.
    */
   async createVirtualMfa (caller: IamCaller, userName: string): Promise<{ serialNumber: string, otpauthUri: string, secretBase32: string }> {
-    return commit(this.#d, async (u) => {
-      if (await u.store.getUser(userName) === undefined) throw new AppError('ERR_IAM_NO_SUCH_ENTITY', 'the user does not exist', { resourceType: 'user', resourceId: userName })
+    return commitKeepingCaches(this.#d, async (u) => {
+      if (await u.store.getUser(userName) === undefined) throw noSuchEntity('user', userName)
       const existing = await u.store.getMfaDevice(userName)
       if (existing?.status === 'active') throw new AppError('ERR_IAM_ENTITY_EXISTS', 'the user already has an active MFA device', { resourceType: 'MFA device', resourceId: userName })
       return this.#newPendingDevice(u, caller, userName)
@@ -117,7 +118,7 @@ export class StsService {
     const meta = { sourceIp: caller.sourceIp, requestId: caller.requestId }
     const locked = this.#throttle.locked(`user:${userName}`, caller.sourceIp)
     if (locked !== undefined) throw await this.#lockedOut(userName, meta, locked.scope)
-    const result = await commit(this.#d, async (u) => {
+    const result = await commitKeepingCaches(this.#d, async (u) => {
       const dev = await u.store.getMfaDevice(userName)
       if (dev === undefined || dev.status !== 'pending') throw new AppError('ERR_IAM_NO_SUCH_ENTITY', 'no MFA enrollment is pending for the user', { resourceType: 'MFA device', resourceId: userName })
       const step = typeof code === 'string' ? verifyTotp(this.#d.sealer.decrypt(dev.sealedSecret, totpContext(userName)), code, this.#d.clock.nowMs(), dev.lastStep) : undefined
@@ -202,7 +203,7 @@ export class StsService {
     const sessionToken = `TW${randomBytes(48).toString('base64url')}`
     const session: StsSession = {
       ...s, accessKeyId, sealedSecret: this.#d.sealer.encrypt(Buffer.from(secretAccessKey), sessionSecretContext(accessKeyId)),
-      tokenHash: sha256(sessionToken), createdMs: now, expiresMs: now + durationSec * 1000,
+      tokenHash: sha256Hex(sessionToken), createdMs: now, expiresMs: now + durationSec * 1000,
     }
     await u.store.deleteExpiredSessions(now - EXPIRED_SESSION_KEEP_MS)
     await u.store.putSession(session)
@@ -218,7 +219,7 @@ export class StsService {
     if (caller.type !== 'User' || caller.temporary) throw accessDenied('Cannot call GetSessionToken with session credentials')
     const durationSec = duration(input.durationSeconds, GET_SESSION_TOKEN_DEFAULT_SEC, SESSION_MAX_SEC, 'DurationSeconds')
     const code = await this.#mfaInput('sts.GetSessionToken', caller.name, input.serialNumber, input.tokenCode, meta)
-    const result = await commit(this.#d, async (u) => {
+    const result = await commitKeepingCaches(this.#d, async (u) => {
       if (code !== undefined && !await this.#checkMfa(u, caller.name, code, undefined)) return undefined
       const creds = await this.#issue(u, {
         principalType: 'user', principalName: caller.name, sessionName: undefined, sourceUser: caller.name, mfa: code !== undefined,
@@ -250,11 +251,6 @@ export class StsService {
     return code
   }
 
-  async #findRole (name: string): Promise<IamRole | undefined> {
-    if (isBuiltinRole(name)) return builtinRole(name, this.#d.arn.accountId)
-    return this.#d.storage.read(s => s.getRole(name))
-  }
-
   /**
    * STS AssumeRole. Allowed when the role's trust policy allows the caller (IAM UG `id_roles_compare-resource-policies`):
    * a statement naming the caller suffices; one naming the account (or `*`) also needs the caller's identity
@@ -273,8 +269,7 @@ export class StsService {
     const sessionName = checkSessionName(input.roleSessionName)
     const roleArn = input.roleArn
     const parsed = parseRoleArn(roleArn)
-    const notAuthorized = accessDenied(`User: ${caller.arn} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`, { action: 'sts:AssumeRole' })
-    const role = parsed === undefined || parsed.accountId !== this.#d.arn.accountId ? undefined : await this.#findRole(parsed.roleName)
+    const role = parsed === undefined || parsed.accountId !== this.#d.arn.accountId ? undefined : await this.#d.storage.read(s => findRole(s, parsed.roleName, this.#d.arn.accountId))
     const chained = caller.type === 'AssumedRole'
     const maxSec = chained ? Math.min(ROLE_CHAINING_MAX_SEC, role?.maxSessionSec ?? ROLE_CHAINING_MAX_SEC) : (role?.maxSessionSec ?? SESSION_MAX_SEC)
     const durationSec = duration(input.durationSeconds, ASSUME_ROLE_DEFAULT_SEC, maxSec, 'DurationSeconds')
@@ -287,7 +282,7 @@ export class StsService {
         action: 'sts.AssumeRole', actor: caller.actor, outcome: 'denied', kind: 'request', target: roleArn, sourceIp: meta.sourceIp, requestId: meta.requestId,
         errorCode: 'ERR_AUTH_ACCESS_DENIED', reason, ...(statement === undefined ? {} : { statement }),
       })
-      throw notAuthorized
+      throw accessDenied(`User: ${caller.arn} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`, { action: 'sts:AssumeRole' })
     }
     if (role === undefined || parsed === undefined) return deny('no-such-role')
     // The MFA state of this request: a code given now, else the calling session's (absent for long-term keys).
@@ -296,12 +291,9 @@ export class StsService {
     const mfa = acting.mfa === true
     const facts = { sourceIp: meta.sourceIp, secureTransport: meta.secureTransport }
     const context = {
+      ...this.#authorizer.principalContext(caller.type === 'User' ? 'user' : 'role', caller.name, caller.tags),
       ...this.#authorizer.requestContext(acting, facts),
       ...(typeof input.externalId === 'string' ? { 'sts:ExternalId': input.externalId } : {}),
-      'aws:PrincipalArn': caller.type === 'User' ? caller.arn : iamArn(this.#d.arn.accountId, 'role', caller.name),
-      'aws:PrincipalType': caller.type,
-      'aws:PrincipalAccount': this.#d.arn.accountId,
-      ...(caller.type === 'User' ? { 'aws:username': caller.name } : {}),
     }
     const callerArns = caller.type === 'User' ? [caller.arn] : [caller.arn, iamArn(this.#d.arn.accountId, 'role', caller.name)]
     const trust = evaluateTrust(parseTrustPolicy(role.trustPolicy), roleArn, callerArns, this.#d.arn.accountId, context)
@@ -311,7 +303,7 @@ export class StsService {
     if (!trust.allowedDirectly && !(trust.allowedForAccount && identity.allowed)) {
       return deny(trust.allowedForAccount ? 'identity-policy-no-allow' : 'trust-policy-no-allow', describeDecision(identity))
     }
-    const result = await commit(this.#d, async (u) => {
+    const result = await commitKeepingCaches(this.#d, async (u) => {
       if (code !== undefined && !await this.#checkMfa(u, caller.name, code, undefined)) return undefined
       const credentials = await this.#issue(u, {
         principalType: 'role', principalName: role.name, sessionName, sourceUser: caller.sourceUser, mfa,
@@ -360,7 +352,7 @@ export class StsService {
     }
     const caller: IamCaller = { actor: `user/${userName}`, ...meta }
     type Outcome = LoginResult | { readonly status: 'BAD_MFA' }
-    const outcome: Outcome = await commit(this.#d, async (u): Promise<Outcome> => {
+    const outcome: Outcome = await commitKeepingCaches(this.#d, async (u): Promise<Outcome> => {
       const dev = await u.store.getMfaDevice(userName)
       let recoveryCodes: string[] | undefined
       if (dev === undefined || dev.status === 'pending') {
@@ -419,15 +411,16 @@ export class StsService {
    */
   async sessionPrincipal (accessKeyId: string, sessionToken: string | undefined): Promise<Principal> {
     const c = await this.#cached(accessKeyId)
-    const invalid = new AppError('ERR_AUTH_INVALID_TOKEN', 'the security token included in the request is invalid', { accessKeyId })
-    if (c === undefined || sessionToken === undefined) throw invalid
-    const given = Buffer.from(sha256(sessionToken), 'hex')
+    // Built only when thrown: this runs on every request signed with temporary credentials.
+    const invalid = (): AppError => new AppError('ERR_AUTH_INVALID_TOKEN', 'the security token included in the request is invalid', { accessKeyId })
+    if (c === undefined || sessionToken === undefined) throw invalid()
+    const given = Buffer.from(sha256Hex(sessionToken), 'hex')
     const stored = Buffer.from(c.session.tokenHash, 'hex')
-    if (stored.length !== given.length || !timingSafeEqual(given, stored)) throw invalid
+    if (stored.length !== given.length || !timingSafeEqual(given, stored)) throw invalid()
     const s = c.session
     if (this.#d.clock.nowMs() >= s.expiresMs) throw new AppError('ERR_AUTH_TOKEN_EXPIRED', 'the security token included in the request is expired', { accessKeyId })
     const view = await this.#authorizer.view(s.principalType, s.principalName)
-    if (view === undefined) throw invalid
+    if (view === undefined) throw invalid()
     const acct = this.#d.arn.accountId
     const base = { accessKeyId, temporary: true, mfa: s.mfa, mfaMs: s.mfaMs, tokenIssueMs: s.createdMs, expiresMs: s.expiresMs, sourceUser: s.sourceUser, tags: view.tags }
     if (s.principalType === 'user') {

@@ -1,4 +1,5 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { sha256Hex } from '../core/sigv4.ts'
 
 /**
  * One-time passwords: HOTP (RFC 4226) and TOTP (RFC 6238) with the parameters every authenticator app supports
@@ -121,5 +122,5 @@ export function newRecoveryCodes (count = RECOVERY_CODE_COUNT): string[] {
 
 /** The stored form of a recovery code: SHA-256 of its normalized text (case, spaces and dashes ignored). */
 export function hashRecoveryCode (code: string): string {
-  return createHash('sha256').update(code.replace(/[\s-]/g, '').toUpperCase()).digest('hex')
+  return sha256Hex(code.replace(/[\s-]/g, '').toUpperCase())
 }

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { AppError, isRecord } from '../../core/index.ts'
-import type { AttachmentType, IamGroup, IamPolicy, IamRole, LoginResult, Principal, TemporaryCredentials } from '../../iam/index.ts'
+import type { AttachmentType, IamGroup, IamPolicy, IamRole, LoginResult, TemporaryCredentials } from '../../iam/index.ts'
 import { describeDecision } from '../../policy/index.ts'
 import type { ContextValue } from '../../policy/index.ts'
+import { requirePrincipal } from '../authorization.ts'
 import type { HttpDeps } from '../server.ts'
 import { jsonBody } from '../server.ts'
 import { params, qInt, qString } from './shapes.ts'
@@ -23,11 +24,6 @@ function loginShape (r: LoginResult): Record<string, unknown> {
     case 'MFA_ENROLLMENT_REQUIRED': return { status: r.status, userName: r.userName, serialNumber: r.serialNumber, otpauthUri: r.otpauthUri, secretBase32: r.secretBase32 }
     case 'MFA_REQUIRED': return { status: r.status, userName: r.userName }
   }
-}
-
-function principalOf (req: FastifyRequest): Principal {
-  if (req.principal === undefined) throw new AppError('ERR_AUTH_MISSING', 'missing authentication token: requests must be signed with AWS Signature Version 4')
-  return req.principal
 }
 
 const groupShape = (g: IamGroup, arn: string): Record<string, unknown> => ({ groupName: g.name, groupId: g.id, arn, createDate: g.createdMs })
@@ -52,7 +48,7 @@ export const iamRoutes: FastifyPluginAsync<{ deps: HttpDeps }> = async (app, { d
   })
 
   app.get('/thingward/iam/whoami', async (req) => {
-    const me = principalOf(req)
+    const me = requirePrincipal(req)
     return {
       arn: me.arn, userId: me.userId, account: deps.accountId, type: me.type, name: me.name, accessKeyId: me.accessKeyId, temporary: me.temporary,
       mfa: me.mfa ?? null, ...(me.expiresMs === undefined ? {} : { expiration: new Date(me.expiresMs).toISOString() }),
@@ -76,7 +72,7 @@ export const iamRoutes: FastifyPluginAsync<{ deps: HttpDeps }> = async (app, { d
   app.put('/thingward/iam/users/:userName/login-profile', async (req) => { await users.setPassword(req.caller, p(req, 'userName'), jsonBody(req).password); return {} })
   app.delete('/thingward/iam/users/:userName/login-profile', async (req) => { await users.deletePassword(req.caller, p(req, 'userName')); return {} })
   app.post('/thingward/iam/users/:userName/password', async (req) => {
-    const me = principalOf(req)
+    const me = requirePrincipal(req)
     // IAM ChangePassword changes the caller's own password only.
     if (me.type !== 'User' || me.name !== p(req, 'userName')) throw new AppError('ERR_AUTH_ACCESS_DENIED', 'only a user can change their own password')
     const b = jsonBody(req)

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../../core/index.ts'
 import type { ErrorCode } from '../../core/index.ts'
-import type { Principal, TemporaryCredentials } from '../../iam/index.ts'
+import type { TemporaryCredentials } from '../../iam/index.ts'
+import { requirePrincipal } from '../authorization.ts'
 import { HTTP_ERRORS } from '../errors.ts'
 import type { HttpDeps } from '../server.ts'
 
@@ -67,11 +68,6 @@ function form (req: FastifyRequest): Map<string, string> {
   return out
 }
 
-function principalOf (req: FastifyRequest): Principal {
-  if (req.principal === undefined) throw new AppError('ERR_AUTH_MISSING', 'missing authentication token: requests must be signed with AWS Signature Version 4')
-  return req.principal
-}
-
 /** The STS endpoint (POST /). */
 export const stsRoutes: FastifyPluginAsync<{ deps: HttpDeps }> = async (app, { deps }) => {
   const { sts } = deps.iam
@@ -84,7 +80,7 @@ export const stsRoutes: FastifyPluginAsync<{ deps: HttpDeps }> = async (app, { d
   app.post('/', async (req, reply) => {
     const p = form(req)
     if (p.get('Version') !== STS_VERSION) throw new AppError('ERR_IAM_INVALID_INPUT', 'Version must be 2011-06-15', { field: 'Version' })
-    const caller = principalOf(req)
+    const caller = requirePrincipal(req)
     const meta = { sourceIp: req.ip, requestId: req.id }
     switch (p.get('Action')) {
       case 'GetCallerIdentity':

@@ -3,10 +3,9 @@ import type {
   AccessKeyStatus, AttachmentType, IamAccessKey, IamGroup, IamPolicy, IamRole, IamUser, MfaDevice, SessionOrigin, StsSession, Tags,
 } from '../../iam/types.ts'
 import { AppError } from '../../core/index.ts'
-import type { SqliteDb, SqlValue } from './db.ts'
+import type { Row as R, SqliteDb, SqlValue } from './db.ts'
 import type { SqliteAuditStore } from './audit-store.ts'
 
-type R = Record<string, SqlValue>
 const str = (v: SqlValue): string => String(v)
 const optStr = (v: SqlValue): string | undefined => v === null || v === undefined ? undefined : String(v)
 const num = (v: SqlValue): number => Number(v)
