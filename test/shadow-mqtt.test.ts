@@ -4,23 +4,31 @@
  * topics `$aws/things/{thing}/shadow[/name/{shadow}]/…` (IoT DG `device-shadow-mqtt`).
  */
 import { test } from 'node:test'
+import type { TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import type { IClientOptions, MqttClient } from 'mqtt'
 import { startPlatform } from './helpers/platform.ts'
+import type { TestPlatform } from './helpers/platform.ts'
 import { closed } from './gateway-helpers.ts'
 import { JsonInbox, connectDevice, provisionDevice, shadowRequest } from './shadow-helpers.ts'
 
 const prefix = (thing: string, shadow?: string): string => shadow === undefined ? `$aws/things/${thing}/shadow` : `$aws/things/${thing}/shadow/name/${shadow}`
 
-test('MQTT 5: update, get and delete a classic shadow; clientToken echoed; versions count; metadata per leaf', async (t) => {
+/** A platform with its gateway, and one provisioned device connected with a JSON inbox subscribed (QoS 1) to `filters`. */
+async function deviceOnShadowTopics (t: TestContext, thing: string, filters: string | string[], o: IClientOptions = {}): Promise<{ p: TestPlatform, c: MqttClient, inbox: JsonInbox }> {
   const p = await startPlatform(t, { gateway: true })
-  const d = await provisionDevice(p, 'lamp-1')
-  const c = await connectDevice(p, d, t)
+  const c = await connectDevice(p, await provisionDevice(p, thing), t, o)
   const inbox = new JsonInbox(c)
-  await c.subscribeAsync(`${prefix('lamp-1')}/#`, { qos: 1 })
+  await c.subscribeAsync(filters, { qos: 1 })
+  return { p, c, inbox }
+}
+
+test('MQTT 5: update, get and delete a classic shadow; clientToken echoed; versions count; metadata per leaf', async (t) => {
+  const { c, inbox } = await deviceOnShadowTopics(t, 'lamp-1', `${prefix('lamp-1')}/#`)
 
   const up = await shadowRequest(c, inbox, prefix('lamp-1'), 'update', { state: { reported: { power: 'on', level: 3 } }, clientToken: 'tok-1' })
   assert.equal(up.outcome, 'accepted')
@@ -55,11 +63,7 @@ test('MQTT 5: update, get and delete a classic shadow; clientToken echoed; versi
 })
 
 test('desired state set by the backend reaches the device as /update/delta; reporting it back converges', async (t) => {
-  const p = await startPlatform(t, { gateway: true })
-  const d = await provisionDevice(p, 'lamp-1')
-  const c = await connectDevice(p, d, t)
-  const inbox = new JsonInbox(c)
-  await c.subscribeAsync([`${prefix('lamp-1')}/update/delta`, `${prefix('lamp-1')}/update/accepted`, `${prefix('lamp-1')}/update/rejected`], { qos: 1 })
+  const { p, c, inbox } = await deviceOnShadowTopics(t, 'lamp-1', [`${prefix('lamp-1')}/update/delta`, `${prefix('lamp-1')}/update/accepted`, `${prefix('lamp-1')}/update/rejected`])
   await shadowRequest(c, inbox, prefix('lamp-1'), 'update', { state: { reported: { color: 'GREEN', power: 'on' } } })
   await p.app.shadows.update({ thingName: 'lamp-1' }, Buffer.from(JSON.stringify({ state: { desired: { color: 'RED', power: 'on' } }, clientToken: 'ops-1' })), { actor: 'user/ops', via: 'https' })
   const delta = await inbox.next(`${prefix('lamp-1')}/update/delta`)
@@ -75,11 +79,7 @@ test('desired state set by the backend reaches the device as /update/delta; repo
 })
 
 test('version conflicts are refused with 409 "Version conflict" and change nothing', async (t) => {
-  const p = await startPlatform(t, { gateway: true })
-  const d = await provisionDevice(p, 'lamp-1')
-  const c = await connectDevice(p, d, t)
-  const inbox = new JsonInbox(c)
-  await c.subscribeAsync(`${prefix('lamp-1')}/#`, { qos: 1 })
+  const { p, c, inbox } = await deviceOnShadowTopics(t, 'lamp-1', `${prefix('lamp-1')}/#`)
   await shadowRequest(c, inbox, prefix('lamp-1'), 'update', { state: { reported: { v: 1 } } })
   const stale = await shadowRequest(c, inbox, prefix('lamp-1'), 'update', { state: { reported: { v: 'stale' } }, version: 7, clientToken: 'old' })
   assert.deepEqual(stale, { outcome: 'rejected', doc: { code: 409, message: 'Version conflict', timestamp: stale.doc.timestamp, clientToken: 'old' } })
@@ -88,11 +88,7 @@ test('version conflicts are refused with 409 "Version conflict" and change nothi
 })
 
 test('named shadows are separate documents on their own topics, listed by ListNamedShadowsForThing', async (t) => {
-  const p = await startPlatform(t, { gateway: true })
-  const d = await provisionDevice(p, 'lamp-1')
-  const c = await connectDevice(p, d, t)
-  const inbox = new JsonInbox(c)
-  await c.subscribeAsync(`${prefix('lamp-1')}/#`, { qos: 1 })
+  const { p, c, inbox } = await deviceOnShadowTopics(t, 'lamp-1', `${prefix('lamp-1')}/#`)
   const cfg = await shadowRequest(c, inbox, prefix('lamp-1', 'config'), 'update', { state: { desired: { interval: 30 } } })
   assert.equal(cfg.outcome, 'accepted')
   assert.equal(cfg.doc.version, 1)
@@ -105,11 +101,7 @@ test('named shadows are separate documents on their own topics, listed by ListNa
 })
 
 test('MQTT 3.1.1: the 8 KB size and 6-level nesting limits answer with AWS codes and texts on /rejected', async (t) => {
-  const p = await startPlatform(t, { gateway: true })
-  const d = await provisionDevice(p, 'lamp-1')
-  const c = await connectDevice(p, d, t, { protocolVersion: 4 })
-  const inbox = new JsonInbox(c)
-  await c.subscribeAsync(`${prefix('lamp-1')}/update/+`, { qos: 1 })
+  const { c, inbox } = await deviceOnShadowTopics(t, 'lamp-1', `${prefix('lamp-1')}/update/+`, { protocolVersion: 4 })
   const big = await shadowRequest(c, inbox, prefix('lamp-1'), 'update', { state: { reported: { blob: 'x'.repeat(8200) } } })
   assert.deepEqual([big.outcome, big.doc.code, big.doc.message], ['rejected', 413, 'The payload exceeds the maximum size allowed'])
   const deep = await shadowRequest(c, inbox, prefix('lamp-1'), 'update', { state: { reported: { a: { b: { c: { d: { e: { f: { g: 1 } } } } } } } } })

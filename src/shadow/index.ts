@@ -11,7 +11,7 @@ export {
 export type { JsonObject, JsonValue, ShadowDocument, ShadowLimits, UpdateOutcome, UpdateRequest } from './document.ts'
 export { SHADOW_ERROR_STATUS, ShadowError, ShadowErrorMessage, invalidRequest } from './errors.ts'
 export type { ShadowErrorCode } from './errors.ts'
-export { SHADOW_NAME_RE, THING_NAME_RE, ShadowOperation, parseShadowRequestTopic, shadowTopicPrefix } from './topics.ts'
+export { SHADOW_NAME_RE, THING_NAME_RE, ShadowOperation, parseShadowRequestTopic, shadowArn, shadowTopicPrefix } from './topics.ts'
 export type { ShadowTarget, ShadowTopicRequest } from './topics.ts'
 export { ShadowService, checkTarget, wireError } from './service.ts'
 export type { NamedShadowPage, ShadowCaller, ShadowMetricsSnapshot, ShadowServiceDeps } from './service.ts'

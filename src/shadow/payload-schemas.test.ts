@@ -84,3 +84,21 @@ test('the fast path skips Ajv entirely; when the accelerator is not sure, Ajv de
   assert.equal(r.stats.validations, 3)
   assert.equal(r.stats.failures, 1)
 })
+
+test('topic matching: `#` covers the parent level, `+` one level, wildcard-first filters skip `$` topics [MQTT-4.7.2-1]', () => {
+  const r = new PayloadSchemaRegistry()
+  r.set(PayloadSchemaRegistry.compile('all', '#', { type: 'object' }))
+  r.set(PayloadSchemaRegistry.compile('plant', 'plant/+/line/#', { required: ['p'] }))
+  const refusedBy = (topic: string, payload: string): string => {
+    const v = r.validate(topic, bytes(payload))
+    return v.allowed ? '' : v.schemaName
+  }
+  assert.equal(refusedBy('x', '[]'), 'all')
+  assert.equal(refusedBy('$aws/things/a/shadow/update', '[]'), '', 'a wildcard-first filter never matches a $ topic')
+  for (const topic of ['plant/p1/line', 'plant/p1/line/3/temp', 'plant//line']) assert.equal(refusedBy(topic, '{}'), 'plant', topic)
+  for (const topic of ['plant/p1', 'plant/p1/p2/line', 'plant/line', 'x/plant/p1/line']) assert.equal(refusedBy(topic, '{}'), '', topic)
+  // A cached answer does not outlive the schema (the cache is dropped on every change).
+  r.remove('all')
+  assert.equal(refusedBy('x', '[]'), '')
+  assert.equal(refusedBy('plant/p1/line', '{}'), 'plant')
+})

@@ -107,8 +107,12 @@ export function topicFilterProblem (filter: string): string | undefined {
  * starting with a wildcard does not match a topic starting with `$` [MQTT-4.7.2-1].
  */
 export function filterMatches (levels: readonly string[], topic: string): boolean {
-  if (topic.charCodeAt(0) === 0x24 && (levels[0] === '+' || levels[0] === '#')) return false
-  const t = topic.split('/')
+  return levelsMatch(levels, topic.split('/'))
+}
+
+/** {@link filterMatches} on a topic already split into levels (split once, matched against every schema). */
+function levelsMatch (levels: readonly string[], t: readonly string[]): boolean {
+  if (t[0].charCodeAt(0) === 0x24 && (levels[0] === '+' || levels[0] === '#')) return false
   for (let i = 0; i < levels.length; i++) {
     const l = levels[i]
     if (l === '#') return true
@@ -117,6 +121,9 @@ export function filterMatches (levels: readonly string[], topic: string): boolea
   }
   return levels.length === t.length
 }
+
+/** The cached answer for a topic no schema matches: one shared array, not one per cached topic. */
+const NO_ENTRIES: readonly Entry[] = Object.freeze([])
 
 /**
  * The compiled schema set and the hot-path check. Synchronous and in memory: the gateway calls `validate` on
@@ -174,7 +181,10 @@ export class PayloadSchemaRegistry {
   #matching (topic: string): readonly Entry[] {
     let m = this.#cache.get(topic)
     if (m === undefined) {
-      m = this.#entries.filter(e => filterMatches(e.levels, topic))
+      // A miss (every new topic, and all of them after the cache is dropped) splits the topic once, not per schema.
+      const t = topic.split('/')
+      const hits = this.#entries.filter(e => levelsMatch(e.levels, t))
+      m = hits.length === 0 ? NO_ENTRIES : hits
       if (this.#cache.size >= CACHE_TOPICS) this.#cache.clear()
       this.#cache.set(topic, m)
     }
@@ -303,7 +313,7 @@ export class PayloadSchemaService {
     const nowMs = this.#d.clock.nowMs()
     const stored = await this.#d.storage.transaction(async ({ store, audit }) => {
       const existing = await store.get(name)
-      if (existing === undefined && (await store.list()).length >= MAX_SCHEMAS) {
+      if (existing === undefined && await store.count() >= MAX_SCHEMAS) {
         throw new AppError('ERR_REGISTRY_LIMIT_EXCEEDED', 'too many payload schemas', { limit: MAX_SCHEMAS })
       }
       const s: StoredPayloadSchema = {

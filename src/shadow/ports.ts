@@ -84,6 +84,8 @@ export interface StoredPayloadSchema {
 export interface PayloadSchemaStore {
   /** Every schema, ascending by name. */
   list (): Promise<StoredPayloadSchema[]>
+  /** How many schemas are stored (the MAX_SCHEMAS check, without reading every schema document). */
+  count (): Promise<number>
   get (name: string): Promise<StoredPayloadSchema | undefined>
   put (schema: StoredPayloadSchema): Promise<void>
   /** Resolves whether a schema was removed. */

@@ -1,13 +1,14 @@
-import { AppError, iotArn } from '../core/index.ts'
+import { AppError } from '../core/index.ts'
 import type { ArnContext, Clock } from '../core/index.ts'
 import {
   DEFAULT_SHADOW_LIMITS, applyUpdate, checkFreshness, deleteDocument, errorDocument, getDocument, isShadowDocument,
   parseSimpleRequest, parseUpdateRequest,
 } from './document.ts'
 import type { JsonObject, ShadowDocument, ShadowLimits, UpdateOutcome } from './document.ts'
-import { ShadowError, ShadowErrorMessage } from './errors.ts'
+import { SHADOW_ERROR_STATUS, ShadowError, ShadowErrorMessage } from './errors.ts'
+import type { ShadowErrorCode } from './errors.ts'
 import type { ShadowCipher, ShadowPublisher, ShadowStorage, StoredShadow } from './ports.ts'
-import { SHADOW_NAME_RE, THING_NAME_RE, shadowTopicPrefix } from './topics.ts'
+import { SHADOW_NAME_RE, THING_NAME_RE, shadowArn, shadowTopicPrefix } from './topics.ts'
 import type { ShadowOperation, ShadowTarget, ShadowTopicRequest } from './topics.ts'
 
 /** Who asks, for the audit log. */
@@ -109,10 +110,6 @@ export class ShadowService {
 
   #live (row: StoredShadow | undefined): row is StoredShadow & { sealed: Buffer } { return row?.sealed !== undefined }
 
-  #arn (t: ShadowTarget): string {
-    return iotArn(this.#d.arn, 'thing', t.shadowName === undefined ? t.thingName : `${t.thingName}/${t.shadowName}`)
-  }
-
   /**
    * GetThingShadow: the full document with its delta and our staleness extension. With `maxAgeSeconds`, refuses
    * (412) when a reported value is older (see `checkFreshness`).
@@ -160,7 +157,7 @@ export class ShadowService {
         const out = applyUpdate(current, base, request, nowSec, this.#limits)
         await store.put({ thingName: target.thingName, shadowName: shadowKey(target), version: out.version, sealed: this.#seal(target, out.version, out.document), updatedMs: nowMs })
         await audit.append({
-          action: 'iot.UpdateThingShadow', actor: caller.actor, outcome: 'success', target: this.#arn(target), thing: target.thingName,
+          action: 'iot.UpdateThingShadow', actor: caller.actor, outcome: 'success', target: shadowArn(this.#d.arn, target.thingName, target.shadowName), thing: target.thingName,
           sourceIp: caller.sourceIp, requestId: caller.requestId,
           details: { shadowName: target.shadowName ?? '', version: out.version, via: caller.via },
         })
@@ -192,7 +189,7 @@ export class ShadowService {
         if (!this.#live(row)) throw this.#notFound(target)
         await store.put({ thingName: target.thingName, shadowName: shadowKey(target), version: row.version, updatedMs: nowMs, deletedMs: nowMs })
         await audit.append({
-          action: 'iot.DeleteThingShadow', actor: caller.actor, outcome: 'success', target: this.#arn(target), thing: target.thingName,
+          action: 'iot.DeleteThingShadow', actor: caller.actor, outcome: 'success', target: shadowArn(this.#d.arn, target.thingName, target.shadowName), thing: target.thingName,
           sourceIp: caller.sourceIp, requestId: caller.requestId,
           details: { shadowName: target.shadowName ?? '', version: row.version, via: caller.via },
         })
@@ -272,14 +269,15 @@ export class ShadowService {
 
 /** The status and text AWS would send for an error; anything that is not a shadow error is a 500. */
 export function wireError (err: unknown): { status: number, message: string } {
-  if (err instanceof ShadowError) {
+  // Any error with a shadow code (a ShadowError with AWS's text, or a name/paging refusal of ours) maps through
+  // the one code → status table; everything else is a 500.
+  if (err instanceof AppError && Object.hasOwn(SHADOW_ERROR_STATUS, err.code)) {
     // IoT DG `device-shadow-error-messages`: "No shadow exists with name: shadowName".
     const message = err.message === ShadowErrorMessage.NoShadow && typeof err.details.shadowName === 'string'
       ? `${err.message}: '${err.details.shadowName}'`
       : err.message
-    return { status: err.status, message }
+    return { status: SHADOW_ERROR_STATUS[err.code as ShadowErrorCode], message }
   }
-  if (err instanceof AppError && err.code === 'ERR_SHADOW_INVALID_REQUEST') return { status: 400, message: err.message }
   return { status: 500, message: ShadowErrorMessage.Internal }
 }
 

@@ -2,6 +2,8 @@
  * Shadow names and reserved topics (IoT DG `device-shadow-mqtt`): `$aws/things/{thing}/shadow/{op}` for the
  * classic shadow, `$aws/things/{thing}/shadow/name/{shadow}/{op}` for a named one.
  */
+import { iotArn } from '../core/index.ts'
+import type { ArnContext } from '../core/index.ts'
 
 /** Thing names as the registry allows them (AWS: `[a-zA-Z0-9:_-]+`, 1–128). */
 export const THING_NAME_RE = /^[a-zA-Z0-9:_-]{1,128}$/
@@ -31,6 +33,14 @@ export function shadowTopicPrefix (target: ShadowTarget): string {
   return target.shadowName === undefined
     ? `${THINGS_PREFIX}${target.thingName}/shadow`
     : `${THINGS_PREFIX}${target.thingName}/shadow/name/${target.shadowName}`
+}
+
+/**
+ * The IAM resource of a shadow (IoT DG `policy-actions`: iot:Get/Update/DeleteThingShadow): `thing/{thing}` for
+ * the classic shadow, `thing/{thing}/{shadowName}` for a named one. Also the target of shadow audit events.
+ */
+export function shadowArn (ctx: ArnContext, thingName: string, shadowName: string | undefined): string {
+  return iotArn(ctx, 'thing', shadowName === undefined ? thingName : `${thingName}/${shadowName}`)
 }
 
 /**

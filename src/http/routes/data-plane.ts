@@ -19,9 +19,10 @@ import type { Server as TlsServer, TLSSocket } from 'node:tls'
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { AuditEventInput } from '../../audit/index.ts'
-import { AppError, InvalidRequestError, TLS_CIPHERS, iotArn } from '../../core/index.ts'
+import { AppError, InvalidRequestError, TLS_CIPHERS, iotArn, isRecord } from '../../core/index.ts'
+import { headerValue } from '../../core/sigv4.ts'
 import type { ArnContext } from '../../core/index.ts'
-import { describeRejection, parseShadowRequestTopic } from '../../shadow/index.ts'
+import { describeRejection, parseShadowRequestTopic, shadowArn } from '../../shadow/index.ts'
 import type { PayloadVerdict, ShadowCaller, ShadowService } from '../../shadow/index.ts'
 import { HTTP_ERRORS } from '../errors.ts'
 import { params, qBool, qInt, qString } from './shapes.ts'
@@ -54,7 +55,7 @@ export function dataPlaneAuthorization (operation: DataPlaneOperation, p: { thin
   const action = DATA_PLANE_OPERATIONS[operation].action
   switch (operation) {
     case 'GetThingShadow': case 'UpdateThingShadow': case 'DeleteThingShadow':
-      return [{ action, resource: iotArn(arn, 'thing', p.shadowName === undefined ? p.thingName ?? '' : `${p.thingName ?? ''}/${p.shadowName}`) }]
+      return [{ action, resource: shadowArn(arn, p.thingName ?? '', p.shadowName) }]
     case 'Publish': {
       const resource = iotArn(arn, 'topic', p.topic ?? '')
       return p.retain === true ? [{ action, resource }, { action: 'iot:RetainPublish', resource }] : [{ action, resource }]
@@ -110,11 +111,6 @@ const JSON_TYPE = 'application/json'
 
 function shadowName (req: FastifyRequest): string | undefined { return qString(req, 'name') }
 
-function header (req: FastifyRequest, name: string): string | undefined {
-  const v = req.headers[name]
-  return Array.isArray(v) ? v[0] : v
-}
-
 /**
  * `x-amz-mqtt5-user-properties`: base64 of a JSON array of one-key objects (iot-data Publish
  * `SynthesizedJsonUserProperties`, media type application/json). Repeated names become arrays.
@@ -126,8 +122,8 @@ function parseUserProperties (raw: string | undefined): Record<string, string | 
   if (!Array.isArray(v)) throw new InvalidRequestError('x-amz-mqtt5-user-properties must be base64 of a JSON array of objects', { field: 'userProperties' })
   const out: Record<string, string | string[]> = {}
   for (const item of v) {
-    if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new InvalidRequestError('x-amz-mqtt5-user-properties must be base64 of a JSON array of objects', { field: 'userProperties' })
-    for (const [k, val] of Object.entries(item as Record<string, unknown>)) {
+    if (!isRecord(item)) throw new InvalidRequestError('x-amz-mqtt5-user-properties must be base64 of a JSON array of objects', { field: 'userProperties' })
+    for (const [k, val] of Object.entries(item)) {
       if (typeof val !== 'string') throw new InvalidRequestError('user property values must be strings', { field: 'userProperties' })
       const prev = Object.hasOwn(out, k) ? out[k] : undefined
       Object.defineProperty(out, k, { value: prev === undefined ? val : [...(Array.isArray(prev) ? prev : [prev]), val], enumerable: true, writable: true, configurable: true })
@@ -182,10 +178,10 @@ async function publish (deps: DataPlaneDeps, req: FastifyRequest, who: Publisher
     await deps.shadows.handleRequest(shadowRequest, payload, caller)
     return
   }
-  const pfi = header(req, 'x-amz-mqtt5-payload-format-indicator')
+  const pfi = headerValue(req.headers['x-amz-mqtt5-payload-format-indicator'])
   if (pfi !== undefined && pfi !== 'UNSPECIFIED_BYTES' && pfi !== 'UTF8_DATA') throw new InvalidRequestError('invalid payload format indicator', { field: 'payloadFormatIndicator' })
-  const cd = header(req, 'x-amz-mqtt5-correlation-data')
-  const userProperties = parseUserProperties(header(req, 'x-amz-mqtt5-user-properties'))
+  const cd = headerValue(req.headers['x-amz-mqtt5-correlation-data'])
+  const userProperties = parseUserProperties(headerValue(req.headers['x-amz-mqtt5-user-properties']))
   const contentType = qString(req, 'contentType')
   const responseTopic = qString(req, 'responseTopic')
   const properties: PublishProperties = {

@@ -7,14 +7,14 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { GatewayMetricsSnapshot } from '../../core/index.ts'
-
+import type { PayloadValidationStats, ShadowMetricsSnapshot } from '../../shadow/index.ts'
 
 /** Where /metrics reads from; each source is optional (the gateway may not run in this process). */
 export interface MetricsSources {
   readonly gateway?: () => GatewayMetricsSnapshot | undefined
   /** Shadow operation counters keyed `{operation}:{outcome}`. */
-  readonly shadows?: () => Readonly<Record<string, number>>
-  readonly payloadValidation?: () => { readonly validations: number, readonly failures: number, readonly seconds: number, readonly schemas: number }
+  readonly shadows?: () => ShadowMetricsSnapshot
+  readonly payloadValidation?: () => PayloadValidationStats
   /** Audit events queued and not yet committed. */
   readonly auditQueueDepth?: () => number
 }
@@ -27,6 +27,12 @@ export interface Readiness {
 }
 
 const PROTOCOL_LABEL = { 4: '3.1.1', 5: '5.0' } as const
+
+/** Splits a `{first}:{rest}` counter key (gateway denials, shadow operations) into its two label values. */
+function splitKey (k: string): [string, string] {
+  const i = k.indexOf(':')
+  return i < 0 ? [k, ''] : [k.slice(0, i), k.slice(i + 1)]
+}
 
 /**
  * The platform's Prometheus registry: gauges and counters read from the sources at scrape time, plus the
@@ -75,8 +81,8 @@ export class PlatformMetrics {
       const g = gw()
       if (g === undefined) return []
       return Object.entries(g.denials).map(([k, v]) => {
-        const i = k.indexOf(':')
-        return [{ action: i < 0 ? k : k.slice(0, i), reason: i < 0 ? '' : k.slice(i + 1) }, v]
+        const [action, reason] = splitKey(k)
+        return [{ action, reason }, v]
       })
     }, 'counter')
     labeled('thingward_tls_handshake_failures_total', 'Failed TLS handshakes on the MQTT listener by cause.', ['cause'], () => {
@@ -85,8 +91,8 @@ export class PlatformMetrics {
     }, 'counter')
     labeled('thingward_shadow_operations_total', 'Shadow operations by operation and outcome (accepted or the HTTP status).', ['operation', 'outcome'], () =>
       Object.entries(src().shadows?.() ?? {}).map(([k, v]) => {
-        const i = k.indexOf(':')
-        return [{ operation: k.slice(0, i), outcome: k.slice(i + 1) }, v]
+        const [operation, outcome] = splitKey(k)
+        return [{ operation, outcome }, v]
       }), 'counter')
     labeled('thingward_payload_validations_total', 'Payloads checked against payload schemas, by result.', ['result'], () => {
       const s = src().payloadValidation?.()

@@ -116,6 +116,7 @@ export function shadowStoreContract (name: string, open: () => Promise<ShadowSto
     const h = await open()
     t.after(() => h.close())
     assert.deepEqual(await h.schemas.read(s => s.list()), [])
+    assert.equal(await h.schemas.read(s => s.count()), 0)
     assert.equal(await h.schemas.read(s => s.get('temp')), undefined)
     await h.schemas.transaction(async ({ store }) => {
       await store.put(schema('temp'))
@@ -124,11 +125,13 @@ export function shadowStoreContract (name: string, open: () => Promise<ShadowSto
     })
     assert.deepEqual(await h.schemas.read(s => s.get('temp')), schema('temp'))
     assert.deepEqual((await h.schemas.read(s => s.list())).map(s => s.name), ['humidity', 'nodesc', 'temp'])
+    assert.equal(await h.schemas.read(s => s.count()), 3)
     assert.equal(Object.hasOwn(await h.schemas.read(async s => (await s.get('nodesc')) ?? {}), 'description'), false)
     await h.schemas.transaction(async ({ store }) => { await store.put(schema('temp', 2)) })
     assert.deepEqual(await h.schemas.read(s => s.get('temp')), schema('temp', 2))
     assert.equal(await h.schemas.transaction(({ store }) => store.delete('temp')), true)
     assert.equal(await h.schemas.transaction(({ store }) => store.delete('temp')), false)
     assert.equal(await h.schemas.read(s => s.get('temp')), undefined)
+    assert.equal(await h.schemas.read(s => s.count()), 2, 'a replace does not add; a delete removes')
   })
 }

@@ -7,15 +7,18 @@ import type { SqliteDb, SqlValue } from './db.ts'
 type R = Record<string, SqlValue>
 const optNum = (v: SqlValue): number | undefined => v === null || v === undefined ? undefined : Number(v)
 
-const shadowRow = (r: R): StoredShadow => ({
-  thingName: String(r.thing_name),
-  shadowName: String(r.shadow_name),
-  version: Number(r.version),
-  // A fresh copy: callers may not alter what is stored through a returned buffer.
-  ...(r.sealed === null || r.sealed === undefined ? {} : { sealed: Buffer.from(r.sealed as Uint8Array) }),
-  updatedMs: Number(r.updated_ms),
-  ...(optNum(r.deleted_ms) === undefined ? {} : { deletedMs: Number(r.deleted_ms) }),
-})
+const shadowRow = (r: R): StoredShadow => {
+  const deletedMs = optNum(r.deleted_ms)
+  return {
+    thingName: String(r.thing_name),
+    shadowName: String(r.shadow_name),
+    version: Number(r.version),
+    // A fresh copy: callers may not alter what is stored through a returned buffer.
+    ...(r.sealed === null || r.sealed === undefined ? {} : { sealed: Buffer.from(r.sealed as Uint8Array) }),
+    updatedMs: Number(r.updated_ms),
+    ...(deletedMs === undefined ? {} : { deletedMs }),
+  }
+}
 
 const schemaRow = (r: R): StoredPayloadSchema => ({
   name: String(r.name),
@@ -78,6 +81,10 @@ export class SqlitePayloadSchemaStore implements PayloadSchemaStore {
 
   async list (): Promise<StoredPayloadSchema[]> {
     return this.#db.all('SELECT * FROM payload_schemas ORDER BY name').map(schemaRow)
+  }
+
+  async count (): Promise<number> {
+    return Number(this.#db.get<{ n: number }>('SELECT COUNT(*) AS n FROM payload_schemas')?.n ?? 0)
   }
 
   async get (name: string): Promise<StoredPayloadSchema | undefined> {
