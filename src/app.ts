@@ -16,8 +16,8 @@ import {
 import type { IamDeps, IamServices } from './iam/index.ts'
 import { SqliteIamStorage } from './storage/sqlite/iam-store.ts'
 import {
-  Gateway, PolicyAuthorizerFactory, ReasonCode, RegistryAuthenticator, SHADOW_TOPIC_PREFIX, certificateIdOf, payloadSchemaValidator,
-  shadowTopicHandler,
+  Gateway, PolicyAuthorizerFactory, ReasonCode, RegistryAuthenticator, SHADOW_TOPIC_PREFIX, certificateAttributes, certificateIdOf,
+  compileDevicePolicies, payloadSchemaValidator, shadowTopicHandler, toGatewayDecision,
 } from './gateway/index.ts'
 import { buildDeviceDataPlane } from './http/routes/data-plane.ts'
 import type { DataPlaneDeps, DeviceAuthorizer, DeviceDataPlane, MessagingPort } from './http/routes/data-plane.ts'
@@ -26,7 +26,7 @@ import type { Readiness } from './http/routes/health.ts'
 import { PayloadSchemaService, ShadowService } from './shadow/index.ts'
 import type { ShadowPublisher } from './shadow/index.ts'
 import { SqlitePayloadSchemaStorage, SqliteShadowStorage } from './storage/sqlite/shadow-store.ts'
-import { buildSessionVariables, collectEffectivePolicies, compilePolicies, describeDecision, isPolicyChange } from './policy/index.ts'
+import { isPolicyChange } from './policy/index.ts'
 import { COMMAND_KEYS_TOPIC, CommandService } from './command/index.ts'
 import { AuditRecorder, AuditService, GatewayAuditAdapter, keyUseRecorder, refuseWhenSaturated, RequestTracker } from './audit/index.ts'
 import type { AuditLogSource, AuditSinkPort, Scheduler } from './audit/index.ts'
@@ -228,6 +228,8 @@ export async function createGatewayServer (app: App, opts: { housekeepingInterva
     clock: app.clock, housekeepingIntervalMs: opts.housekeepingIntervalMs,
     onError: (err) => app.logger.error({ err }, 'gateway error'),
     payloadValidator: payloadSchemaValidator(app.payloadSchemas),
+    // Every device reads the command verification keys (JWKS), retained on a reserved topic, whatever its policy.
+    publicTopics: [COMMAND_KEYS_TOPIC],
   })
   // Shadows ride the reserved topics, handled in the gateway itself; the data plane publishes through it.
   const unhandleShadows = gateway.handleReserved(SHADOW_TOPIC_PREFIX, shadowTopicHandler(app.shadows, { onError: (err) => app.logger.error({ err }, 'shadow request failed') }))
@@ -404,42 +406,27 @@ export async function createDeviceHttpServer (app: App): Promise<DeviceDataPlane
 
 /**
  * Device HTTPS authorization, per request: the certificate is looked up (ACTIVE, valid, CA ACTIVE — revocation
- * applies at once), and the device's effective policies (certificate and thing-group policies, as the MQTT
- * gateway's PolicyAuthorizerFactory collects them) are compiled with its session variables and must allow every
- * permission the route table names. HTTPS has no MQTT client id: the thing name stands in for it, so
- * `${iot:Connection.Thing.*}` variables bind as over MQTT (AWS documents them for MQTT/WSS only; our role
- * templates grant iot:GetThingShadow with them).
+ * applies at once), and the device's effective policies are compiled with its session variables exactly as for an
+ * MQTT session (the gateway's compileDevicePolicies) and must allow every permission the route table names. HTTPS
+ * has no MQTT client id: the thing name stands in for it, so `${iot:Connection.Thing.*}` variables bind as over
+ * MQTT (AWS documents them for MQTT/WSS only; our role templates grant iot:GetThingShadow with them).
  */
 function deviceHttpAuthorizer (app: App, arn: ArnContext): DeviceAuthorizer {
-  const cn = (dn: string): string | undefined => /(?:^|\n)CN=([^\n]*)/.exec(dn)?.[1]
   return {
     async authorize ({ certificate, sourceIp, permissions }) {
-      const certificateId = certificateIdOf(certificate.fingerprint256)
-      const r = await app.devices.identify(certificateId)
+      const r = await app.devices.identify(certificateIdOf(certificate.fingerprint256))
       if (!r.ok) return { allowed: false, reason: r.reason }
       const identity = r.identity
       const thing = identity.thing
-      const loaded = await app.devices.policiesFor(identity)
-      const clientId = thing?.name ?? certificateId
-      const policies = collectEffectivePolicies({
-        certificatePolicies: loaded.certificatePolicies, thingGroups: loaded.thingGroups, thingName: thing?.name, clientId, exclusiveThing: identity.exclusiveThing,
-      })
-      const subjectCn = cn(certificate.subject)
-      const issuerCn = cn(certificate.issuer)
-      const session = buildSessionVariables({
-        clientId, sourceIp, exclusiveThing: identity.exclusiveThing,
-        thing: thing === undefined ? undefined : { name: thing.name, typeName: thing.typeName, attributes: thing.attributes },
-        certificate: {
-          subject: subjectCn === undefined ? undefined : { CommonName: [subjectCn] },
-          issuer: issuerCn === undefined ? undefined : { CommonName: [issuerCn] },
-          serialNumber: certificate.serialNumber.toLowerCase(),
-        },
-      })
-      const compiled = compilePolicies(policies, session, { arn, clock: app.clock })
+      const { compiled } = await compileDevicePolicies(app.devices, identity,
+        { clientId: thing?.name ?? identity.certificate.id, sourceAddress: sourceIp, attributes: certificateAttributes(certificate) }, { arn, clock: app.clock })
       const base = { principalId: identity.certificateArn, ...(thing === undefined ? {} : { thingName: thing.name }) }
       for (const p of permissions) {
         const d = compiled.authorize(p.action, p.resource)
-        if (!d.allowed) return { allowed: false, ...base, reason: d.effect === 'explicitDeny' ? 'explicit-deny' : 'no-matching-statement', statement: describeDecision(d) }
+        if (!d.allowed) {
+          const g = toGatewayDecision(d)
+          return { allowed: false, ...base, reason: g.reason, statement: g.statement }
+        }
       }
       return { allowed: true, ...base }
     },

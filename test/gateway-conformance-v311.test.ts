@@ -438,6 +438,7 @@ describe('MQTT 3.1.1 §1.5 / §2 malformed packets', () => {
     ['[MQTT-2.3.1-1] QoS 1 PUBLISH with Packet Identifier 0', [0x32, 0x05, 0x00, 0x01, 0x61, 0x00, 0x00]],
     ['[MQTT-2.3.1-1] QoS 1 PUBLISH whose Packet Identifier is cut off', [0x32, 0x04, 0x00, 0x01, 0x61, 0x00]],
     ['MQTT 3.1.1 §3.4.2 PUBACK whose Packet Identifier is cut off', [0x40, 0x01, 0x00]],
+    ['[MQTT-2.3.1-1] PUBACK with Packet Identifier 0', [0x40, 0x02, 0x00, 0x00]],
     ['MQTT 3.1.1 §3.8.2 SUBSCRIBE whose Packet Identifier is cut off', [0x82, 0x01, 0x00]],
     ['MQTT 3.1.1 §2.2.3 a Remaining Length longer than four bytes', [0x30, 0xff, 0xff, 0xff, 0xff, 0x01]],
     ['MQTT 3.1.1 §2.2.1 reserved packet type 0', [0x00, 0x00]],

@@ -224,6 +224,7 @@ export interface TestGatewayOptions {
   readonly housekeepingIntervalMs?: number
   /** Register every client certificate of the PKI with ALLOW_ALL rules (default true). */
   readonly registerAll?: boolean
+  readonly publicTopics?: readonly string[]
 }
 
 export interface TestGateway {
@@ -258,6 +259,7 @@ export async function startGateway (t: TestContext, pki: TestPki, opts: TestGate
     ...(opts.sessionStore === undefined ? {} : { sessionStore: opts.sessionStore }),
     ...(opts.retainedStore === undefined ? {} : { retainedStore: opts.retainedStore }),
     ...(opts.clock === undefined ? {} : { clock: opts.clock }),
+    ...(opts.publicTopics === undefined ? {} : { publicTopics: opts.publicTopics }),
   }
   const gw = new Gateway(gwOpts)
   const { port } = await gw.start({ host: '127.0.0.1', port: 0 })

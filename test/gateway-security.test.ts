@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect as tlsConnect } from 'node:tls'
 import type { ConnectionOptions, TLSSocket } from 'node:tls'
-import type { IConnackPacket, IDisconnectPacket, IPubackPacket, ISubackPacket } from 'mqtt-packet'
+import type { IConnackPacket, IDisconnectPacket, IPubackPacket, IPublishPacket, ISubackPacket } from 'mqtt-packet'
 import { ALLOW_ALL, barrier, cleanupPki, closed, createPki, Inbox, PrefixPolicy, RawClient, startGateway, waitUntil } from './gateway-helpers.ts'
 import type { TestGateway, TestPki } from './gateway-helpers.ts'
 import type { ReservedPublish } from '../src/gateway/index.ts'
@@ -304,5 +304,25 @@ describe('reserved topics and server publishes', () => {
     await r.connect('dev-a2', { protocolVersion: 5 })
     r.send({ cmd: 'publish', topic: '$SYS/fake', payload: Buffer.from('x'), qos: 1, messageId: 1, retain: false, dup: false })
     assert.equal((await r.next('puback') as IPubackPacket).reasonCode, 0x90)
+  })
+
+  test('public topics: every session subscribes to and receives them whatever its policy; devices cannot publish there', async (t) => {
+    const policy = new PrefixPolicy({ connect: ['*'], publish: ['*'], subscribe: ['x/*'], receive: ['x/*'] })
+    for (const name of ['dev-a', 'dev-b']) policy.register(pki.client(name), name)
+    await assert.rejects(startGateway(t, pki, { policy, registerAll: false, publicTopics: ['not/reserved'] }), /public topic/)
+    const h = await startGateway(t, pki, { policy, registerAll: false, publicTopics: ['$thingward/keys'] })
+    h.gw.publish({ topic: '$thingward/keys', payload: 'k1', qos: 1, retain: true })
+    const r = await h.raw('dev-a')
+    await r.connect('dev-a', { protocolVersion: 5 })
+    r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$thingward/keys', qos: 1 }, { topic: '$thingward/#', qos: 1 }, { topic: 'y/z', qos: 1 }] })
+    assert.deepEqual((await r.next('suback') as ISubackPacket).granted, [1, 0x87, 0x87], 'only the exact public topic is granted beyond the policy')
+    assert.equal((await r.next('publish') as IPublishPacket).payload.toString(), 'k1')
+    h.gw.publish({ topic: '$thingward/keys', payload: 'k2', qos: 0 })
+    assert.equal((await r.next('publish') as IPublishPacket).payload.toString(), 'k2')
+    const b = await h.raw('dev-b')
+    await b.connect('dev-b', { protocolVersion: 5 })
+    b.send({ cmd: 'publish', topic: '$thingward/keys', payload: Buffer.from('forged'), qos: 1, messageId: 1, retain: true, dup: false })
+    assert.equal((await b.next('puback') as IPubackPacket).reasonCode, 0x90)
+    assert.equal(h.gw.retainedMessage('$thingward/keys')?.message.payload.toString(), 'k1')
   })
 })

@@ -109,10 +109,17 @@ export interface BrokerDeps {
   readonly retainedStore: RetainedStore | undefined
   /** Payload schemas: checked on every client PUBLISH after iot:Publish (see ports.ts PayloadValidator). */
   readonly payloadValidator?: PayloadValidator
+  /**
+   * Server-published `$` topics every session may subscribe to (that exact filter) and receive whatever its
+   * authorizer says, such as the command verification keys. Devices still cannot publish there: a `$` topic takes
+   * device publishes only where a reserved-topic handler owns it.
+   */
+  readonly publicTopics?: readonly string[]
   readonly onError: (err: unknown) => void
 }
 
 const DENY_ALL: GatewayDecision = { allowed: false, reason: 'authorizer-error' }
+const PUBLIC_TOPIC: GatewayDecision = Object.freeze({ allowed: true, statement: 'public server topic' })
 /** MQTT 3.1.1 CONNACK, connection accepted (§3.2): Session Present 0 or 1, return code 0x00. */
 const CONNACK_V4_ACCEPTED = Buffer.from([0x20, 0x02, 0x00, 0x00])
 const CONNACK_V4_RESUMED = Buffer.from([0x20, 0x02, 0x01, 0x00])
@@ -165,6 +172,7 @@ export class Broker {
   readonly #retainedAtMs = new Map<string, number>()
   readonly #connectRate = new ConnectRateLimiter()
   readonly #reserved: Array<[string, ReservedTopicHandler]> = []
+  readonly #publicTopics: ReadonlySet<string>
   #routeEpoch = 0
   readonly #matchSubs: Subscription[] = []
   readonly #matchGroups: Array<SharedGroup<Subscription>> = []
@@ -185,6 +193,18 @@ export class Broker {
       maxReservedTopicBytes: deps.limits.maxReservedTopicBytes,
       reservedPrefix: '$aws/',
     }
+    for (const topic of deps.publicTopics ?? []) {
+      const problem = checkTopicName(topic)
+      if (problem !== undefined || topic.charCodeAt(0) !== 0x24) throw new AppError('ERR_GATEWAY_TOPIC_INVALID', 'a public topic must be a valid $ topic name', { topic, problem: problem ?? 'not-reserved' })
+    }
+    this.#publicTopics = new Set(deps.publicTopics)
+  }
+
+  /** iot:Subscribe for one filter: the session's authorizer (fail closed), except for the public topics. */
+  #decideSubscribe (authorizer: SessionAuthorizer | undefined, filter: string): GatewayDecision {
+    if (authorizer === undefined) return DENY_ALL
+    if (this.#publicTopics.has(filter)) return PUBLIC_TOPIC
+    try { return wellFormed(authorizer.authorizeSubscribe(filter)) } catch { return DENY_ALL }
   }
 
   nowMs (): number { return this.#deps.clock.nowMs() }
@@ -344,7 +364,7 @@ export class Broker {
     // Re-check resumed subscriptions against the (possibly changed) policy.
     if (sessionPresent) {
       for (const sub of [...session.subscriptions.values()]) {
-        const d = decide(() => authorizer.authorizeSubscribe(sub.rawFilter))
+        const d = this.#decideSubscribe(authorizer, sub.rawFilter)
         if (!d.allowed) {
           this.#deny('subscribe', d)
           this.audit(conn, Action.Subscribe, Outcome.Denied, d.reason ?? 'not-authorized', sub.rawFilter, undefined, d.statement)
@@ -418,7 +438,7 @@ export class Broker {
     const message = new RoutedMessage(will.topic, will.payload, will.qos, will.retain, will.properties, expiresAtMs, session)
     const authorizer = session.authorizer
     // The Will is published with the session's current rights: iot:Publish (+ RetainPublish) on its topic.
-    const d = authorizer === undefined ? DENY_ALL : decide(() => authorizer.authorizePublish(message.topic, message.retain))
+    const d = authorizer === undefined ? DENY_ALL : decidePublish(authorizer, message.topic, message.retain)
     if (!d.allowed) {
       this.#deny('will', d)
       this.audit(undefined, Action.Will, Outcome.Denied, d.reason ?? 'not-authorized', message.topic, undefined, d.statement, session)
@@ -483,28 +503,15 @@ export class Broker {
     }
     const authorizer = session.authorizer
     const d = authorizer === undefined ? DENY_ALL : decidePublish(authorizer, topic, retain)
-    if (!d.allowed) {
-      this.#deny('publish', d)
-      this.audit(conn, Action.Publish, v5 ? Outcome.Denied : Outcome.Closed, d.reason ?? 'not-authorized', topic, v5 ? ReasonCode.NotAuthorized : undefined, d.statement)
-      // MQTT 3.1.1 has no negative PUBACK: like AWS IoT, an unauthorized publish closes the connection.
-      if (!v5) { conn.close(undefined); return false }
-      if (qos === 1) conn.puback(messageId, ReasonCode.NotAuthorized, ReasonString.NotAuthorized)
-      return true
-    }
+    if (!d.allowed) return this.#refusePublish(conn, topic, qos, messageId, d, 'not-authorized', ReasonCode.NotAuthorized, ReasonString.NotAuthorized)
     // Payload schemas, after authorization (an unauthorized client learns nothing about them) and before the
     // message is retained, routed or handled: a refused payload reaches nobody.
     const pv = this.#deps.payloadValidator
     if (pv !== undefined) {
       let pd: PayloadDecision
       try { pd = pv.validate(topic, payload) } catch (err) { this.#deps.onError(err); pd = DENY_ALL }
-      if (!pd.allowed) {
-        this.#deny('publish', pd)
-        this.audit(conn, Action.Publish, v5 ? Outcome.Denied : Outcome.Closed, pd.reason ?? 'payload-invalid', topic, v5 ? ReasonCode.PayloadFormatInvalid : undefined, pd.statement)
-        // MQTT 5 §3.4.2.1 PUBACK 0x99 Payload format invalid; 3.1.1 has no negative PUBACK: close, as for a denial.
-        if (!v5) { conn.close(undefined); return false }
-        if (qos === 1) conn.puback(messageId, ReasonCode.PayloadFormatInvalid, pd.reasonString)
-        return true
-      }
+      // MQTT 5 §3.4.2.1 PUBACK 0x99 Payload format invalid.
+      if (!pd.allowed) return this.#refusePublish(conn, topic, qos, messageId, pd, 'payload-invalid', ReasonCode.PayloadFormatInvalid, pd.reasonString)
     }
     const expirySec = props?.messageExpiryInterval
     const expiresAtMs = expirySec !== undefined && expirySec > 0 ? this.nowMs() + expirySec * 1000 : 0
@@ -527,6 +534,21 @@ export class Broker {
       this.route(message)
     }
     if (qos === 1) conn.puback(messageId, ReasonCode.Success)
+    return true
+  }
+
+  /**
+   * Refuses a client PUBLISH (denied, or its payload refused): counted and audited; MQTT 5 answers a QoS 1
+   * publish with `v5Code`, and 3.1.1, which has no negative PUBACK, closes the connection (as AWS IoT does).
+   * Returns false when the connection was closed.
+   */
+  #refusePublish (conn: Connection, topic: string, qos: GrantedQoS, messageId: number, d: PayloadDecision, fallbackReason: string,
+    v5Code: number, v5String: string | undefined): boolean {
+    const v5 = conn.version === 5
+    this.#deny('publish', d)
+    this.audit(conn, Action.Publish, v5 ? Outcome.Denied : Outcome.Closed, d.reason ?? fallbackReason, topic, v5 ? v5Code : undefined, d.statement)
+    if (!v5) { conn.close(undefined); return false }
+    if (qos === 1) conn.puback(messageId, v5Code, v5String)
     return true
   }
 
@@ -657,6 +679,7 @@ export class Broker {
   #receiveAllowed (session: Session, topic: string): boolean {
     const authorizer = session.authorizer
     if (authorizer === undefined) return true // restored offline session: checked when it is delivered
+    if (topic.charCodeAt(0) === 0x24 && this.#publicTopics.has(topic)) return true
     const d = decideReceive(authorizer, topic)
     if (d.allowed) return true
     this.#deny('receive', d)
@@ -802,7 +825,7 @@ export class Broker {
       }
       // [MQTT-3.8.3-4] No Local on a shared subscription is a Protocol Error.
       if (parsed.group !== undefined && s.nl === true) return conn.protocolViolation(ReasonCode.ProtocolError, 'no-local-on-shared')
-      const d = authorizer === undefined ? DENY_ALL : decide(() => authorizer.authorizeSubscribe(raw))
+      const d = this.#decideSubscribe(authorizer, raw)
       if (!d.allowed) {
         this.#deny('subscribe', d)
         this.audit(conn, Action.Subscribe, Outcome.Denied, d.reason ?? 'not-authorized', raw, v5 ? ReasonCode.NotAuthorized : SUBACK_FAILURE_V4, d.statement)
@@ -959,7 +982,7 @@ export class Broker {
         reauthorized++
         let changed = false
         for (const sub of [...s.subscriptions.values()]) {
-          const sd = decide(() => (authorizer as SessionAuthorizer).authorizeSubscribe(sub.rawFilter))
+          const sd = this.#decideSubscribe(authorizer, sub.rawFilter)
           if (sd.allowed) continue
           this.#deny('subscribe', sd)
           this.audit(conn, Action.Subscribe, Outcome.Denied, sd.reason ?? 'not-authorized', sub.rawFilter, undefined, sd.statement)

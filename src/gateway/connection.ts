@@ -410,9 +410,9 @@ export class Connection {
           const d = decodeFrame(frame, this.version)
           if (!d.ok) return this.protocolViolation(ReasonCode.MalformedPacket, 'malformed-puback')
           id = (d.packet as IPubackPacket).messageId ?? 0
-          // 0 is never a valid Packet Identifier [MQTT-2.2.1-3].
-          if (id === 0) return this.protocolViolation(ReasonCode.MalformedPacket, 'malformed-puback')
         }
+        // 0 is never a valid Packet Identifier [MQTT-2.2.1-3], whichever decoder read it.
+        if (id === 0) return this.protocolViolation(ReasonCode.MalformedPacket, 'malformed-puback')
         if (this.session !== undefined) this.#broker.acknowledge(this.session, id)
         return true
       }
@@ -491,7 +491,8 @@ export class Connection {
       const d = decodeFrame(frame, this.version)
       if (!d.ok || d.packet.cmd !== 'publish') return this.protocolViolation(ReasonCode.MalformedPacket, 'malformed-publish')
       const g = d.packet
-      p = { topic: g.topic, payload: typeof g.payload === 'string' ? Buffer.from(g.payload) : Buffer.from(g.payload), qos: g.qos, dup: g.dup, retain: g.retain, messageId: g.messageId ?? 0, properties: g.properties }
+      // No copy here: the body is copied once below, whichever decoder produced the payload.
+      p = { topic: g.topic, payload: typeof g.payload === 'string' ? Buffer.from(g.payload) : g.payload, qos: g.qos, dup: g.dup, retain: g.retain, messageId: g.messageId ?? 0, properties: g.properties }
     }
     b.metrics.messagesIn++
     const qos = p.qos

@@ -1,11 +1,10 @@
 import type { X509Certificate } from 'node:crypto'
 import type { ArnContext, Clock } from '../core/index.ts'
 import { iotArn } from '../core/index.ts'
-import type { CompiledAuthorizer, Decision, PolicyChange, SessionDependencies } from '../policy/index.ts'
+import type { CompiledAuthorizer, Decision, NamedPolicy, PolicyChange, SessionDependencies } from '../policy/index.ts'
 import { affectsSession, buildSessionVariables, collectEffectivePolicies, compilePolicies, describeDecision } from '../policy/index.ts'
-import type { DeviceDirectory, DeviceIdentity } from '../registry/index.ts'
+import type { DeviceDirectory, DeviceIdentity, DevicePolicies } from '../registry/index.ts'
 import type { CommandService } from '../command/index.ts'
-import { COMMAND_KEYS_TOPIC } from '../command/index.ts'
 import type {
   AuthenticationResult, ConnectAttributes, ConnectionAuthenticator, ConnectionRequest, GatewayDecision, SessionAuthorizer,
   SessionAuthorizerFactory, SessionContext, SessionPrincipal,
@@ -15,7 +14,7 @@ import type {
 export const certificateIdOf = (fingerprint256: string): string => fingerprint256.replace(/:/g, '').toLowerCase()
 
 /** Subject/issuer CN and serial, for the `iot:Certificate.*` policy variables (IoT DG `cert-policy-variables`). */
-function certificateAttributes (cert: X509Certificate): Record<string, string> {
+export function certificateAttributes (cert: X509Certificate): Record<string, string> {
   const cn = (dn: string): string | undefined => /(?:^|\n)CN=([^\n]*)/.exec(dn)?.[1]
   const out: Record<string, string> = { serialNumber: cert.serialNumber.toLowerCase() }
   const s = cn(cert.subject)
@@ -56,7 +55,6 @@ export class RegistryAuthenticator implements ConnectionAuthenticator {
 }
 
 const SENSITIVE_TOPIC_DECISION: GatewayDecision = Object.freeze({ allowed: false, reason: 'sensitive-topic', statement: 'sensitive command topic: operator commands with MFA only' })
-const PUBLIC_KEYS_DECISION: GatewayDecision = Object.freeze({ allowed: true, statement: 'public command verification keys' })
 
 /** An authorizer that denies everything: the principal is no longer valid (revoked between connect and re-check). */
 const DENY_ALL_DECISION: GatewayDecision = Object.freeze({ allowed: false, reason: 'principal-invalid' })
@@ -73,7 +71,7 @@ const DENY_ALL: SessionAuthorizer = {
  * allocates nothing.
  */
 const shaped = new WeakMap<Decision, GatewayDecision>()
-function toGateway (d: Decision): GatewayDecision {
+export function toGatewayDecision (d: Decision): GatewayDecision {
   let g = shaped.get(d)
   if (g === undefined) {
     g = Object.freeze({ allowed: d.allowed, reason: d.allowed ? undefined : (d.effect === 'explicitDeny' ? 'explicit-deny' : 'no-matching-statement'), statement: describeDecision(d) })
@@ -96,7 +94,7 @@ class DeviceSessionAuthorizer implements SessionAuthorizer {
     this.#commands = commands
   }
 
-  authorizeConnect (_a: ConnectAttributes): GatewayDecision { return toGateway(this.#compiled.authorize('iot:Connect', this.#clientArn)) }
+  authorizeConnect (_a: ConnectAttributes): GatewayDecision { return toGatewayDecision(this.#compiled.authorize('iot:Connect', this.#clientArn)) }
 
   authorizePublish (topic: string, retain: boolean): GatewayDecision {
     // Sensitive command topics take MFA-backed operator commands only: no device publishes there, whatever its
@@ -104,16 +102,15 @@ class DeviceSessionAuthorizer implements SessionAuthorizer {
     if (this.#commands !== undefined && this.#commands.isSensitive(topic)) return SENSITIVE_TOPIC_DECISION
     const d = this.#compiled.authorizeTopic('iot:Publish', topic)
     // AWS: a retained publish needs iot:RetainPublish as well as iot:Publish.
-    return !d.allowed || !retain ? toGateway(d) : toGateway(this.#compiled.authorizeTopic('iot:RetainPublish', topic))
+    return !d.allowed || !retain ? toGatewayDecision(d) : toGatewayDecision(this.#compiled.authorizeTopic('iot:RetainPublish', topic))
   }
 
-  // The command verification keys are public: every device may read them.
   authorizeSubscribe (filter: string): GatewayDecision {
-    return filter === COMMAND_KEYS_TOPIC ? PUBLIC_KEYS_DECISION : toGateway(this.#compiled.authorize('iot:Subscribe', iotArn(this.#arn, 'topicfilter', filter)))
+    return toGatewayDecision(this.#compiled.authorize('iot:Subscribe', iotArn(this.#arn, 'topicfilter', filter)))
   }
 
   authorizeReceive (topic: string): GatewayDecision {
-    return topic === COMMAND_KEYS_TOPIC ? PUBLIC_KEYS_DECISION : toGateway(this.#compiled.authorizeTopic('iot:Receive', topic))
+    return toGatewayDecision(this.#compiled.authorizeTopic('iot:Receive', topic))
   }
 }
 
@@ -129,6 +126,35 @@ function policyNameSet (names: readonly string[]): ReadonlySet<string> {
     policyNameSets.set(key, set)
   }
   return set
+}
+
+/**
+ * A device's effective policies (certificate policies + its thing's group policies, ancestors included) compiled
+ * with its connection's policy variables bound: what an MQTT session and a device HTTPS request are both
+ * authorized with. `attributes` are {@link certificateAttributes} of the client certificate.
+ */
+export async function compileDevicePolicies (devices: DeviceDirectory, identity: DeviceIdentity,
+  connection: { readonly clientId: string, readonly sourceAddress: string, readonly attributes: Readonly<Record<string, string>> | undefined },
+  opts: { readonly arn: ArnContext, readonly clock: Clock }): Promise<{ compiled: CompiledAuthorizer, policies: NamedPolicy[], loaded: DevicePolicies }> {
+  const loaded = await devices.policiesFor(identity)
+  const thing = identity.thing
+  const policies = collectEffectivePolicies({
+    certificatePolicies: loaded.certificatePolicies, thingGroups: loaded.thingGroups, thingName: thing?.name,
+    clientId: connection.clientId, exclusiveThing: identity.exclusiveThing,
+  })
+  const attrs = connection.attributes ?? {}
+  const session = buildSessionVariables({
+    clientId: connection.clientId,
+    thing: thing === undefined ? undefined : { name: thing.name, typeName: thing.typeName, attributes: thing.attributes },
+    exclusiveThing: identity.exclusiveThing,
+    sourceIp: connection.sourceAddress,
+    certificate: {
+      subject: attrs.subjectCommonName === undefined ? undefined : { CommonName: [attrs.subjectCommonName] },
+      issuer: attrs.issuerCommonName === undefined ? undefined : { CommonName: [attrs.issuerCommonName] },
+      serialNumber: attrs.serialNumber,
+    },
+  })
+  return { compiled: compilePolicies(policies, session, { arn: opts.arn, clock: opts.clock }), policies, loaded }
 }
 
 /**
@@ -162,30 +188,13 @@ export class PolicyAuthorizerFactory implements SessionAuthorizerFactory {
       if (!r.ok) return DENY_ALL
       identity = r.identity
     }
-    const loaded = await this.#devices.policiesFor(identity)
-    const thing = identity.thing
-    const policies = collectEffectivePolicies({
-      certificatePolicies: loaded.certificatePolicies, thingGroups: loaded.thingGroups, thingName: thing?.name,
-      clientId: context.clientId, exclusiveThing: identity.exclusiveThing,
-    })
-    const attrs = principal.attributes ?? {}
-    const session = buildSessionVariables({
-      clientId: context.clientId,
-      thing: thing === undefined ? undefined : { name: thing.name, typeName: thing.typeName, attributes: thing.attributes },
-      exclusiveThing: identity.exclusiveThing,
-      sourceIp: context.sourceAddress,
-      certificate: {
-        subject: attrs.subjectCommonName === undefined ? undefined : { CommonName: [attrs.subjectCommonName] },
-        issuer: attrs.issuerCommonName === undefined ? undefined : { CommonName: [attrs.issuerCommonName] },
-        serialNumber: attrs.serialNumber,
-      },
-    })
+    const { compiled, policies, loaded } = await compileDevicePolicies(this.#devices, identity,
+      { clientId: context.clientId, sourceAddress: context.sourceAddress, attributes: principal.attributes }, { arn: this.#arn, clock: this.#clock })
     this.#deps.set(principal, {
-      certificateId: identity.certificate.id, certificateArn: identity.certificateArn, thingName: thing?.name,
+      certificateId: identity.certificate.id, certificateArn: identity.certificateArn, thingName: identity.thing?.name,
       groupNames: loaded.thingGroups.length === 0 ? NO_GROUPS : new Set(loaded.thingGroups.map(g => g.groupName)),
       policyNames: policyNameSet(policies.map(p => p.name)),
     })
-    const compiled = compilePolicies(policies, session, { arn: this.#arn, clock: this.#clock })
     return new DeviceSessionAuthorizer(compiled, iotArn(this.#arn, 'client', context.clientId), this.#arn, this.#commands)
   }
 

@@ -75,6 +75,11 @@ export interface GatewayOptions {
   readonly onError?: (err: unknown) => void
   /** Payload schemas, checked on every device PUBLISH after iot:Publish (see ports.ts `PayloadValidator`). */
   readonly payloadValidator?: PayloadValidator
+  /**
+   * Server-published `$` topics every device may subscribe to (that exact filter) and receive whatever its
+   * policies say, e.g. the command verification keys; devices never publish there.
+   */
+  readonly publicTopics?: readonly string[]
 }
 
 /** Where the gateway listens. */
@@ -126,6 +131,7 @@ export class Gateway {
       sessionStore: opts.sessionStore,
       retainedStore: opts.retainedStore,
       payloadValidator: opts.payloadValidator,
+      publicTopics: opts.publicTopics,
       onError: opts.onError ?? (() => {}),
     })
   }

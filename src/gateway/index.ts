@@ -12,7 +12,9 @@ export { ReasonCode, ConnackReturnCode } from './reason-codes.ts'
 export { MemoryRetainedStore, MemorySessionStore } from './memory-stores.ts'
 export * from './ports.ts'
 export { topicMatches, parseTopicFilter, checkTopicName } from './topics.ts'
-export { RegistryAuthenticator, PolicyAuthorizerFactory, certificateIdOf } from './device-auth.ts'
+export {
+  RegistryAuthenticator, PolicyAuthorizerFactory, certificateAttributes, certificateIdOf, compileDevicePolicies, toGatewayDecision,
+} from './device-auth.ts'
 export { tlsFailureCause } from './gateway.ts'
 export { MAX_SHADOW_REQUESTS_IN_FLIGHT, SHADOW_TOPIC_PREFIX, shadowTopicHandler } from './shadow-topics.ts'
 export type { ShadowTopicOptions } from './shadow-topics.ts'

@@ -198,7 +198,7 @@ export const MIGRATIONS: readonly string[] = [
     SELECT user_name, 'AIDA' || substr(upper(hex(randomblob(9))), 1, 17), MIN(created_ms), '{}' FROM access_keys GROUP BY user_name;
   INSERT INTO iam_user_roles (user_name, role_name) SELECT name, 'admin' FROM iam_users;
   `,
-  // 4: every device connection reads its attachments and policies by principal; these indexes serve those reads
+  // 6: every device connection reads its attachments and policies by principal; these indexes serve those reads
   // in key order, so no temporary sort per connection.
   `
   DROP INDEX thing_principals_principal;
