@@ -7,7 +7,8 @@ import { SqliteAuditStore } from '../storage/sqlite/audit-store.ts'
 import { SqliteDb } from '../storage/sqlite/db.ts'
 import { SqliteKeyringStore } from '../storage/sqlite/keyring-store.ts'
 import { SqliteRegistryStorage } from '../storage/sqlite/registry-store.ts'
-import { CommandService, filterMatches, verifyCommandToken } from './service.ts'
+import { CommandService, verifyCommandToken } from './service.ts'
+import { topicMatches as filterMatches } from '../core/index.ts'
 
 async function service (): Promise<{ svc: CommandService, clock: ManualClock, db: SqliteDb, keyring: LocalKeyring }> {
   const db = new SqliteDb({ path: ':memory:' })

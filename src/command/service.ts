@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign, verify } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
-import { AppError, InvalidRequestError, canonicalJson } from '../core/index.ts'
+import { AppError, InvalidRequestError, canonicalJson, filterSyntaxProblem, levelsMatch } from '../core/index.ts'
 import type { Clock } from '../core/index.ts'
 import type { LocalKeyring } from '../kms/index.ts'
 import type { Caller, RegistryStorage } from '../registry/index.ts'
@@ -31,38 +31,12 @@ export interface CommandClaims {
 
 const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url')
 
-/** MQTT topic-filter match (MQTT 5 §4.7): `+` one level, `#` the rest; `$` topics only by filters starting with `$`. */
-export function filterMatches (filter: string, topic: string): boolean {
-  return levelsMatch(filter.split('/'), topic)
-}
-
-/**
- * Matches pre-split filter levels against a topic without splitting it (this runs on every device publish when
- * sensitive filters are set, so it allocates nothing).
- */
-function levelsMatch (f: readonly string[], topic: string): boolean {
-  if ((topic.charCodeAt(0) === 0x24) !== (f[0].charCodeAt(0) === 0x24)) return false
-  let start = 0
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true
-    if (start > topic.length) return false
-    let end = topic.indexOf('/', start)
-    if (end < 0) end = topic.length
-    if (f[i] !== '+' && (end - start !== f[i].length || !topic.startsWith(f[i], start))) return false
-    start = end + 1
-  }
-  return start === topic.length + 1
-}
-
 /** Checks one filter: non-empty, `#` only last and alone in its level, `+` alone in its level (MQTT 5 §4.7.1). */
 function checkFilter (f: unknown, i: number): string {
   if (typeof f !== 'string' || f.length === 0 || f.length > 256) throw new InvalidRequestError('each topic filter must be a string of 1-256 characters', { field: `filters[${i}]` })
-  const levels = f.split('/')
-  levels.forEach((l, j) => {
-    if ((l.includes('#') && (l !== '#' || j !== levels.length - 1)) || (l.includes('+') && l !== '+')) {
-      throw new InvalidRequestError('invalid topic filter: # must be a whole last level and + a whole level', { field: `filters[${i}]` })
-    }
-  })
+  const problem = filterSyntaxProblem(f)
+  if (problem === 'null-char') throw new InvalidRequestError('invalid topic filter: no NUL character', { field: `filters[${i}]` })
+  if (problem !== undefined) throw new InvalidRequestError('invalid topic filter: # must be a whole last level and + a whole level', { field: `filters[${i}]` })
   return f
 }
 

@@ -1,3 +1,5 @@
+import { filterSyntaxProblem } from '../core/index.ts'
+
 /**
  * Topic name and topic filter rules (MQTT 3.1.1 §4.7, MQTT 5 §4.7 and §4.8.2), plus the gateway's own size
  * limits (AWS IoT: 256 bytes, 7 slashes). Pure functions, table-tested in topics.test.ts.
@@ -75,19 +77,8 @@ export function parseTopicFilter (raw: string, limits?: TopicLimits): ParsedFilt
     filter = raw.slice(slash + 1)
     if (filter.length === 0) return 'share-invalid'
   }
-  if (filter.length === 0) return 'empty'
-  const n = filter.length
-  for (let i = 0; i < n; i++) {
-    const c = filter.charCodeAt(i)
-    if (c === 0) return 'null-char'
-    if (c === 0x23) { // '#'
-      if (i !== n - 1) return 'syntax'
-      if (i > 0 && filter.charCodeAt(i - 1) !== 0x2f) return 'syntax'
-    } else if (c === 0x2b) { // '+'
-      if (i > 0 && filter.charCodeAt(i - 1) !== 0x2f) return 'syntax'
-      if (i < n - 1 && filter.charCodeAt(i + 1) !== 0x2f) return 'syntax'
-    }
-  }
+  const syntax = filterSyntaxProblem(filter)
+  if (syntax !== undefined) return syntax
   if (limits !== undefined) {
     const problem = checkLimits(filter, limits)
     if (problem !== undefined) return problem
@@ -100,19 +91,5 @@ export function hasWildcard (filter: string): boolean {
   return filter.includes('+') || filter.includes('#')
 }
 
-/**
- * Reference matcher (the trie is the fast path; this one backs tests and single checks). Topics starting with
- * `$` are not matched by filters starting with a wildcard [MQTT-4.7.2-1]; `a/#` matches `a` itself
- * (MQTT 3.1.1 §4.7.1.2 non-normative example).
- */
-export function topicMatches (filter: string, topic: string): boolean {
-  const f = filter.split('/')
-  const t = topic.split('/')
-  if (topic.startsWith('$') && (f[0] === '#' || f[0] === '+')) return false
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true
-    if (i >= t.length) return false
-    if (f[i] !== '+' && f[i] !== t[i]) return false
-  }
-  return f.length === t.length
-}
+/** Filter matching is core's, shared with payload schemas and sensitive topics (the trie is the routing fast path). */
+export { topicMatches } from '../core/index.ts'

@@ -17,7 +17,7 @@ export { ShadowService, checkTarget, wireError } from './service.ts'
 export type { NamedShadowPage, ShadowCaller, ShadowMetricsSnapshot, ShadowServiceDeps } from './service.ts'
 export {
   MAX_SCHEMAS, MAX_SCHEMA_BYTES, PAYLOAD_ACCEPTED, PAYLOAD_SCHEMA_NAME_RE, PayloadSchemaRegistry, PayloadSchemaService,
-  describeRejection, filterMatches, topicFilterProblem,
+  describeRejection, topicFilterProblem,
 } from './payload-schemas.ts'
 export type {
   PayloadAccepted, PayloadRejected, PayloadSchemaServiceDeps, PayloadSchemaView, PayloadValidationStats, PayloadVerdict,

@@ -17,8 +17,8 @@ import { Ajv } from 'ajv'
 import type { ValidateFunction } from 'ajv'
 import { compileFastAccept } from './json-fast.ts'
 import type { FastValidator } from './json-fast.ts'
-import { AppError, NotFoundError, iotArn, isRecord } from '../core/index.ts'
-import type { ArnContext, Clock } from '../core/index.ts'
+import { AppError, NotFoundError, filterSyntaxProblem, iotArn, isRecord, levelsMatch } from '../core/index.ts'
+import type { ArnContext, Clock, FilterSyntaxProblem } from '../core/index.ts'
 import type { PayloadSchemaStorage, StoredPayloadSchema } from './ports.ts'
 
 /** Payload schema names: like thing names. */
@@ -85,41 +85,21 @@ interface Entry {
   readonly fast: FastValidator | undefined
 }
 
+const FILTER_SYNTAX: Record<FilterSyntaxProblem, string> = {
+  'empty': 'a topic filter has 1 to 256 bytes',
+  'null-char': 'a topic filter has no NUL character',
+  'syntax': '# must be the whole last level and + a whole level',
+}
+
 /**
- * Checks an MQTT topic filter (MQTT 5 §4.7.1): non-empty, `#` only as the whole last level, `+` only as a whole
- * level, no shared-subscription prefix. Returns the problem or undefined.
+ * Checks a payload schema's topic filter: MQTT syntax (core `filterSyntaxProblem`), at most 256 bytes, and no
+ * shared-subscription prefix. Returns the problem or undefined.
  */
 export function topicFilterProblem (filter: string): string | undefined {
-  if (filter === '' || Buffer.byteLength(filter) > MAX_FILTER_BYTES) return 'a topic filter has 1 to 256 bytes'
-  if (filter.includes('\u0000')) return 'a topic filter has no NUL character'
+  if (Buffer.byteLength(filter) > MAX_FILTER_BYTES) return FILTER_SYNTAX.empty
   if (filter.startsWith('$share/')) return 'a payload schema cannot use a shared-subscription filter'
-  const levels = filter.split('/')
-  for (let i = 0; i < levels.length; i++) {
-    const l = levels[i]
-    if (l.includes('#') && (l !== '#' || i !== levels.length - 1)) return '# must be the whole last level'
-    if (l.includes('+') && l !== '+') return '+ must be a whole level'
-  }
-  return undefined
-}
-
-/**
- * MQTT filter matching (MQTT 5 §4.7): `+` one level, `#` the parent level and everything below, and a filter
- * starting with a wildcard does not match a topic starting with `$` [MQTT-4.7.2-1].
- */
-export function filterMatches (levels: readonly string[], topic: string): boolean {
-  return levelsMatch(levels, topic.split('/'))
-}
-
-/** {@link filterMatches} on a topic already split into levels (split once, matched against every schema). */
-function levelsMatch (levels: readonly string[], t: readonly string[]): boolean {
-  if (t[0].charCodeAt(0) === 0x24 && (levels[0] === '+' || levels[0] === '#')) return false
-  for (let i = 0; i < levels.length; i++) {
-    const l = levels[i]
-    if (l === '#') return true
-    if (i >= t.length) return false
-    if (l !== '+' && l !== t[i]) return false
-  }
-  return levels.length === t.length
+  const problem = filterSyntaxProblem(filter)
+  return problem === undefined ? undefined : FILTER_SYNTAX[problem]
 }
 
 /** The cached answer for a topic no schema matches: one shared array, not one per cached topic. */
@@ -181,9 +161,8 @@ export class PayloadSchemaRegistry {
   #matching (topic: string): readonly Entry[] {
     let m = this.#cache.get(topic)
     if (m === undefined) {
-      // A miss (every new topic, and all of them after the cache is dropped) splits the topic once, not per schema.
-      const t = topic.split('/')
-      const hits = this.#entries.filter(e => levelsMatch(e.levels, t))
+      // Schema filters are split once, at compile; matching a topic against them allocates nothing.
+      const hits = this.#entries.filter(e => levelsMatch(e.levels, topic))
       m = hits.length === 0 ? NO_ENTRIES : hits
       if (this.#cache.size >= CACHE_TOPICS) this.#cache.clear()
       this.#cache.set(topic, m)
