@@ -4,7 +4,7 @@ import pino from 'pino'
 import type { Logger } from 'pino'
 import type { Config } from './config/index.ts'
 import type { ArnContext, Clock } from './core/index.ts'
-import { AppError, EventBus, systemClock } from './core/index.ts'
+import { AppError, EventBus, certificateIdFromFingerprint, systemClock } from './core/index.ts'
 import { buildHttp } from './http/server.ts'
 import { LocalKeyring } from './kms/index.ts'
 import {
@@ -16,7 +16,7 @@ import {
 import type { IamDeps, IamServices } from './iam/index.ts'
 import { SqliteIamStorage } from './storage/sqlite/iam-store.ts'
 import {
-  Gateway, PolicyAuthorizerFactory, ReasonCode, RegistryAuthenticator, SHADOW_TOPIC_PREFIX, certificateAttributes, certificateIdOf,
+  Gateway, PolicyAuthorizerFactory, ReasonCode, RegistryAuthenticator, SHADOW_TOPIC_PREFIX, certificateAttributes,
   compileDevicePolicies, payloadSchemaValidator, shadowTopicHandler, toGatewayDecision,
 } from './gateway/index.ts'
 import { buildDeviceDataPlane } from './http/routes/data-plane.ts'
@@ -414,7 +414,7 @@ export async function createDeviceHttpServer (app: App): Promise<DeviceDataPlane
 function deviceHttpAuthorizer (app: App, arn: ArnContext): DeviceAuthorizer {
   return {
     async authorize ({ certificate, sourceIp, permissions }) {
-      const r = await app.devices.identify(certificateIdOf(certificate.fingerprint256))
+      const r = await app.devices.identify(certificateIdFromFingerprint(certificate.fingerprint256))
       if (!r.ok) return { allowed: false, reason: r.reason }
       const identity = r.identity
       const thing = identity.thing

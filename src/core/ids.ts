@@ -23,3 +23,9 @@ export function newAccessKeyId (prefix: 'AKIA' | 'ASIA' = 'AKIA'): string {
 export function newSecretAccessKey (): string {
   return randomBytes(30).toString('base64')
 }
+
+/**
+ * A certificate's id (AWS style: lower-case hex SHA-256 of its DER) from node:crypto's `fingerprint256`
+ * (upper-case hex pairs joined by `:`), as a TLS peer certificate gives it.
+ */
+export const certificateIdFromFingerprint = (fingerprint256: string): string => fingerprint256.replace(/:/g, '').toLowerCase()

@@ -1,6 +1,6 @@
 import type { X509Certificate } from 'node:crypto'
 import type { ArnContext, Clock } from '../core/index.ts'
-import { iotArn } from '../core/index.ts'
+import { certificateIdFromFingerprint, iotArn } from '../core/index.ts'
 import type { CompiledAuthorizer, Decision, NamedPolicy, PolicyChange, SessionDependencies } from '../policy/index.ts'
 import { affectsSession, buildSessionVariables, collectEffectivePolicies, compilePolicies, describeDecision } from '../policy/index.ts'
 import type { DeviceDirectory, DeviceIdentity, DevicePolicies } from '../registry/index.ts'
@@ -9,9 +9,6 @@ import type {
   AuthenticationResult, ConnectAttributes, ConnectionAuthenticator, ConnectionRequest, GatewayDecision, SessionAuthorizer,
   SessionAuthorizerFactory, SessionContext, SessionPrincipal,
 } from './ports.ts'
-
-/** Lower-case hex of the DER's SHA-256: the certificate id (AWS style), from node's colon form. */
-export const certificateIdOf = (fingerprint256: string): string => fingerprint256.replace(/:/g, '').toLowerCase()
 
 /** Subject/issuer CN and serial, for the `iot:Certificate.*` policy variables (IoT DG `cert-policy-variables`). */
 export function certificateAttributes (cert: X509Certificate): Record<string, string> {
@@ -35,7 +32,7 @@ export class RegistryAuthenticator implements ConnectionAuthenticator {
   constructor (devices: DeviceDirectory) { this.#devices = devices }
 
   async authenticate (req: ConnectionRequest): Promise<AuthenticationResult> {
-    const certificateId = certificateIdOf(req.fingerprint256)
+    const certificateId = certificateIdFromFingerprint(req.fingerprint256)
     const r = await this.#devices.identify(certificateId)
     if (!r.ok) return { ok: false, reason: r.reason }
     const principal: SessionPrincipal = { id: r.identity.certificateArn, certificateId, thingName: r.identity.thing?.name, attributes: certificateAttributes(req.certificate) }

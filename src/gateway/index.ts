@@ -13,7 +13,7 @@ export { MemoryRetainedStore, MemorySessionStore } from './memory-stores.ts'
 export * from './ports.ts'
 export { topicMatches, parseTopicFilter, checkTopicName } from './topics.ts'
 export {
-  RegistryAuthenticator, PolicyAuthorizerFactory, certificateAttributes, certificateIdOf, compileDevicePolicies, toGatewayDecision,
+  RegistryAuthenticator, PolicyAuthorizerFactory, certificateAttributes, compileDevicePolicies, toGatewayDecision,
 } from './device-auth.ts'
 export { tlsFailureCause } from './gateway.ts'
 export { MAX_SHADOW_REQUESTS_IN_FLIGHT, SHADOW_TOPIC_PREFIX, shadowTopicHandler } from './shadow-topics.ts'

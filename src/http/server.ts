@@ -1,5 +1,5 @@
 import Fastify from 'fastify'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { randomUUID } from 'node:crypto'
 import type { CommandService } from '../command/index.ts'
@@ -11,7 +11,7 @@ import type { IamServices, Principal } from '../iam/index.ts'
 import { authorizeRequest, routeAuthorization, trackRoutes } from './authorization.ts'
 import { iamRoutes } from './routes/iam.ts'
 import { stsRoutes } from './routes/sts.ts'
-import { HTTP_ERRORS } from './errors.ts'
+import { jsonErrorHandler, unknownOperation } from './errors.ts'
 import { verifySigV4 } from './sigv4.ts'
 import { controlPlaneRoutes } from './routes/control-plane.ts'
 import { pkiRoutes } from './routes/pki.ts'
@@ -81,18 +81,6 @@ export function jsonBody (req: FastifyRequest): Record<string, unknown> {
   try { v = JSON.parse(req.rawBody.toString('utf8')) } catch { throw new InvalidRequestError('request body is not valid JSON') }
   if (!isRecord(v)) throw new InvalidRequestError('request body must be a JSON object')
   return v
-}
-
-function sendError (reply: FastifyReply, err: AppError): FastifyReply {
-  const { status, type } = HTTP_ERRORS[err.code]
-  const body: Record<string, unknown> = { message: err.message, code: err.code }
-  if (err.code === 'ERR_REGISTRY_ALREADY_EXISTS') {
-    body.resourceId = err.details.resourceId
-    if (err.details.resourceArn !== '') body.resourceArn = err.details.resourceArn
-  }
-  if (err.code === 'ERR_POLICY_MALFORMED' && err.details.path !== undefined) body.path = err.details.path
-  if (err.code === 'ERR_REGISTRY_INVALID_REQUEST' && err.details.field !== undefined) body.field = err.details.field
-  return reply.code(status).header('x-amzn-ErrorType', type).send(body)
 }
 
 /** Builds the HTTPS API (never listens: the caller does). */
@@ -173,22 +161,8 @@ export async function buildHttp (deps: HttpDeps): Promise<FastifyInstance> {
 
   if (deps.audit !== undefined) registerRequestAudit(app, deps.audit, { region: deps.region, accountId: deps.accountId })
 
-  app.setErrorHandler((err: unknown, req, reply) => {
-    if (err instanceof AppError) {
-      if (HTTP_ERRORS[err.code].status >= 500) req.log.error({ err, code: err.code }, 'request failed')
-      return sendError(reply, err)
-    }
-    if (err instanceof Error && 'statusCode' in err && typeof err.statusCode === 'number' && err.statusCode < 500) {
-      const type = err.statusCode === 413 ? 'RequestEntityTooLargeException' : err.statusCode === 415 ? 'UnsupportedDocumentEncodingException' : 'InvalidRequestException'
-      return reply.code(err.statusCode === 413 ? 413 : 400).header('x-amzn-ErrorType', type).send({ message: err.message, code: 'ERR_REGISTRY_INVALID_REQUEST' })
-    }
-    req.log.error({ err }, 'unhandled error')
-    return reply.code(500).header('x-amzn-ErrorType', 'InternalFailureException').send({ message: 'internal error', code: 'ERR_INTERNAL' })
-  })
-
-  app.setNotFoundHandler((req, reply) => {
-    reply.code(404).header('x-amzn-ErrorType', 'UnknownOperationException').send({ message: 'unknown operation', code: 'ERR_REGISTRY_NOT_FOUND' })
-  })
+  app.setErrorHandler(jsonErrorHandler)
+  app.setNotFoundHandler(unknownOperation)
 
   await app.register(healthRoutes, { metrics: deps.metrics, ready: deps.ready })
   await app.register(pkiRoutes, { deps })

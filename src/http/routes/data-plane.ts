@@ -19,12 +19,12 @@ import type { Server as TlsServer, TLSSocket } from 'node:tls'
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { AuditEventInput } from '../../audit/index.ts'
-import { AppError, InvalidRequestError, TLS_CIPHERS, iotArn, isRecord } from '../../core/index.ts'
+import { AppError, InvalidRequestError, TLS_CIPHERS, certificateIdFromFingerprint, iotArn, isRecord } from '../../core/index.ts'
 import { headerValue } from '../../core/sigv4.ts'
 import type { ArnContext } from '../../core/index.ts'
 import { describeRejection, parseShadowRequestTopic, shadowArn } from '../../shadow/index.ts'
 import type { PayloadVerdict, ShadowCaller, ShadowService } from '../../shadow/index.ts'
-import { HTTP_ERRORS } from '../errors.ts'
+import { jsonErrorHandler, unknownOperation } from '../errors.ts'
 import { params, qBool, qInt, qString } from './shapes.ts'
 
 // ---- the route table the IAM layer consumes -----------------------------------------------------------------
@@ -407,22 +407,8 @@ export async function buildDeviceDataPlane (opts: DeviceDataPlaneOptions): Promi
   app.addHook('preHandler', async (req) => {
     Object.defineProperty(req, 'rawBody', { value: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0), writable: true })
   })
-  app.setErrorHandler((err: unknown, req, reply) => {
-    if (err instanceof AppError) {
-      const { status, type } = HTTP_ERRORS[err.code]
-      if (status >= 500) req.log.error({ code: err.code }, 'request failed')
-      return reply.code(status).header('x-amzn-ErrorType', type).send({ message: err.message, code: err.code })
-    }
-    if (err instanceof Error && 'statusCode' in err && typeof err.statusCode === 'number' && err.statusCode < 500) {
-      const type = err.statusCode === 413 ? 'RequestEntityTooLargeException' : 'InvalidRequestException'
-      return reply.code(err.statusCode === 413 ? 413 : 400).header('x-amzn-ErrorType', type).send({ message: err.message, code: 'ERR_REGISTRY_INVALID_REQUEST' })
-    }
-    req.log.error({ err }, 'unhandled error')
-    return reply.code(500).header('x-amzn-ErrorType', 'InternalFailureException').send({ message: 'internal error', code: 'ERR_INTERNAL' })
-  })
-  app.setNotFoundHandler((_req, reply) => {
-    reply.code(404).header('x-amzn-ErrorType', 'UnknownOperationException').send({ message: 'unknown operation', code: 'ERR_REGISTRY_NOT_FOUND' })
-  })
+  app.setErrorHandler(jsonErrorHandler)
+  app.setNotFoundHandler(unknownOperation)
 
   registerOperations(app, opts.dataPlane, opts.arn, async (req, operation, permissions) => {
     const socket = req.raw.socket as TLSSocket
@@ -430,7 +416,7 @@ export async function buildDeviceDataPlane (opts: DeviceDataPlaneOptions): Promi
     // rejectUnauthorized already refused unverified chains; the registry lookup below is the real check.
     if (certificate === undefined || !socket.authorized) throw new AppError('ERR_DATA_PLANE_FORBIDDEN', 'a client certificate is required')
     const d = await opts.authorizer.authorize({ certificate, sourceIp: req.ip, permissions })
-    const actor = d.principalId ?? `certificate/${certificate.fingerprint256.replace(/:/g, '').toLowerCase()}`
+    const actor = d.principalId ?? `certificate/${certificateIdFromFingerprint(certificate.fingerprint256)}`
     if (!d.allowed) {
       await opts.dataPlane.recordAudit({
         action: `iot.${operation}`, actor, outcome: 'denied', target: permissions[0]?.resource, sourceIp: req.ip, requestId: req.id,
