@@ -198,8 +198,9 @@ export const MIGRATIONS: readonly string[] = [
     SELECT user_name, 'AIDA' || substr(upper(hex(randomblob(9))), 1, 17), MIN(created_ms), '{}' FROM access_keys GROUP BY user_name;
   INSERT INTO iam_user_roles (user_name, role_name) SELECT name, 'admin' FROM iam_users;
   `,
-  // 6: every device connection reads its attachments and policies by principal; these indexes serve those reads
-  // in key order, so no temporary sort per connection.
+  // 6: every device connection reads its attachments, policies and groups by principal or thing; these indexes
+  // return them in name order without a temporary sort (the exclusive-thing-first pick still sorts the
+  // principal's few attachments).
   `
   DROP INDEX thing_principals_principal;
   CREATE INDEX thing_principals_principal ON thing_principals(principal, thing_name);
