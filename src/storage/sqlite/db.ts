@@ -132,3 +132,26 @@ export class SqliteDb {
     if (this.#db.isOpen) this.#db.close()
   }
 }
+
+/** Column readers for rows we wrote (`NULL` is absent). */
+export const str = (v: SqlValue): string => String(v)
+export const optStr = (v: SqlValue): string | undefined => v === null || v === undefined ? undefined : String(v)
+export const num = (v: SqlValue): number => Number(v)
+export const optNum = (v: SqlValue): number | undefined => v === null || v === undefined ? undefined : Number(v)
+
+/**
+ * A domain's units of work over one SqliteDb (the `…Storage` port of registry, IAM, shadows and schemas): a
+ * transaction hands `fn` the store with an audit appender that writes in the same SQLite transaction, so a
+ * change and its audit event commit together; a read hands it the store alone.
+ */
+export class SqliteUnits<S, U extends { readonly store: S }> {
+  readonly #db: SqliteDb
+  readonly #unit: U
+  constructor (db: SqliteDb, unit: U) {
+    this.#db = db
+    this.#unit = unit
+  }
+
+  transaction<T> (fn: (u: U) => Promise<T>): Promise<T> { return this.#db.transaction(() => fn(this.#unit)) }
+  read<T> (fn: (s: S) => Promise<T>): Promise<T> { return this.#db.read(() => fn(this.#unit.store)) }
+}

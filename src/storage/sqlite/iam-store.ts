@@ -3,13 +3,10 @@ import type {
   AccessKeyStatus, AttachmentType, IamAccessKey, IamGroup, IamPolicy, IamRole, IamUser, MfaDevice, SessionOrigin, StsSession, Tags,
 } from '../../iam/types.ts'
 import { AppError } from '../../core/index.ts'
+import { SqliteUnits, num, optNum, optStr, str } from './db.ts'
 import type { Row as R, SqliteDb, SqlValue } from './db.ts'
 import type { SqliteAuditStore } from './audit-store.ts'
 
-const str = (v: SqlValue): string => String(v)
-const optStr = (v: SqlValue): string | undefined => v === null || v === undefined ? undefined : String(v)
-const num = (v: SqlValue): number => Number(v)
-const optNum = (v: SqlValue): number | undefined => v === null || v === undefined ? undefined : Number(v)
 const blob = (v: SqlValue): Buffer => Buffer.from(v as Uint8Array)
 
 /** Parses a JSON tags column written by us; a bad value means the file was edited or corrupted. */
@@ -271,16 +268,6 @@ export class SqliteIamStore implements IamStore {
 }
 
 /** {@link IamStorage} over one SqliteDb: units of work are SQLite transactions. */
-export class SqliteIamStorage implements IamStorage {
-  readonly #db: SqliteDb
-  readonly #store: SqliteIamStore
-  readonly #unit: IamUnit
-  constructor (db: SqliteDb, audit: SqliteAuditStore) {
-    this.#db = db
-    this.#store = new SqliteIamStore(db)
-    this.#unit = { store: this.#store, audit }
-  }
-
-  transaction<T> (fn: (u: IamUnit) => Promise<T>): Promise<T> { return this.#db.transaction(() => fn(this.#unit)) }
-  read<T> (fn: (s: IamStore) => Promise<T>): Promise<T> { return this.#db.read(() => fn(this.#store)) }
+export class SqliteIamStorage extends SqliteUnits<IamStore, IamUnit> implements IamStorage {
+  constructor (db: SqliteDb, audit: SqliteAuditStore) { super(db, { store: new SqliteIamStore(db), audit }) }
 }

@@ -4,14 +4,11 @@ import type {
   ThingPrincipal, ThingPrincipalType, ThingType,
 } from '../../registry/types.ts'
 import { AppError } from '../../core/index.ts'
-import type { SqliteDb, SqlValue } from './db.ts'
+import { SqliteUnits, num, optNum, optStr, str } from './db.ts'
+import type { Row, SqliteDb, SqlValue } from './db.ts'
 import type { SqliteAuditStore } from './audit-store.ts'
 
-type R = Record<string, SqlValue>
-const str = (v: SqlValue): string => String(v)
-const optStr = (v: SqlValue): string | undefined => v === null || v === undefined ? undefined : String(v)
-const num = (v: SqlValue): number => Number(v)
-const optNum = (v: SqlValue): number | undefined => v === null || v === undefined ? undefined : Number(v)
+type R = Row
 
 /** Parses a JSON column written by us; a bad value means the file was edited or corrupted. */
 function jsonCol<T> (v: SqlValue, column: string): T {
@@ -342,16 +339,6 @@ export class SqliteRegistryStore implements RegistryStore {
 }
 
 /** {@link RegistryStorage} over one SqliteDb: units of work are SQLite transactions. */
-export class SqliteRegistryStorage implements RegistryStorage {
-  readonly #db: SqliteDb
-  readonly #store: SqliteRegistryStore
-  readonly #unit: RegistryUnit
-  constructor (db: SqliteDb, audit: SqliteAuditStore) {
-    this.#db = db
-    this.#store = new SqliteRegistryStore(db)
-    this.#unit = { store: this.#store, audit }
-  }
-
-  transaction<T> (fn: (u: RegistryUnit) => Promise<T>): Promise<T> { return this.#db.transaction(() => fn(this.#unit)) }
-  read<T> (fn: (s: RegistryStore) => Promise<T>): Promise<T> { return this.#db.read(() => fn(this.#store)) }
+export class SqliteRegistryStorage extends SqliteUnits<RegistryStore, RegistryUnit> implements RegistryStorage {
+  constructor (db: SqliteDb, audit: SqliteAuditStore) { super(db, { store: new SqliteRegistryStore(db), audit }) }
 }

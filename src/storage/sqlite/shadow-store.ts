@@ -2,10 +2,10 @@ import type { AuditAppender } from '../../audit/index.ts'
 import type {
   PayloadSchemaStorage, PayloadSchemaStore, ShadowStorage, ShadowStore, ShadowUnit, StoredPayloadSchema, StoredShadow,
 } from '../../shadow/index.ts'
-import type { SqliteDb, SqlValue } from './db.ts'
+import { SqliteUnits, optNum } from './db.ts'
+import type { Row, SqliteDb } from './db.ts'
 
-type R = Record<string, SqlValue>
-const optNum = (v: SqlValue): number | undefined => v === null || v === undefined ? undefined : Number(v)
+type R = Row
 
 const shadowRow = (r: R): StoredShadow => {
   const deletedMs = optNum(r.deleted_ms)
@@ -60,18 +60,8 @@ export class SqliteShadowStore implements ShadowStore {
 }
 
 /** Units of work over {@link SqliteShadowStore}; the audit appender writes in the same SQLite transaction. */
-export class SqliteShadowStorage implements ShadowStorage {
-  readonly #db: SqliteDb
-  readonly #store: SqliteShadowStore
-  readonly #unit: ShadowUnit
-  constructor (db: SqliteDb, audit: AuditAppender) {
-    this.#db = db
-    this.#store = new SqliteShadowStore(db)
-    this.#unit = { store: this.#store, audit }
-  }
-
-  transaction<T> (fn: (u: ShadowUnit) => Promise<T>): Promise<T> { return this.#db.transaction(() => fn(this.#unit)) }
-  read<T> (fn: (s: ShadowStore) => Promise<T>): Promise<T> { return this.#db.read(() => fn(this.#store)) }
+export class SqliteShadowStorage extends SqliteUnits<ShadowStore, ShadowUnit> implements ShadowStorage {
+  constructor (db: SqliteDb, audit: AuditAppender) { super(db, { store: new SqliteShadowStore(db), audit }) }
 }
 
 /** SQLite implementation of {@link PayloadSchemaStore}. */
@@ -106,17 +96,6 @@ export class SqlitePayloadSchemaStore implements PayloadSchemaStore {
 }
 
 /** Units of work over {@link SqlitePayloadSchemaStore}, audited in the same transaction. */
-export class SqlitePayloadSchemaStorage implements PayloadSchemaStorage {
-  readonly #db: SqliteDb
-  readonly #unit: { readonly store: PayloadSchemaStore, readonly audit: AuditAppender }
-  constructor (db: SqliteDb, audit: AuditAppender) {
-    this.#db = db
-    this.#unit = { store: new SqlitePayloadSchemaStore(db), audit }
-  }
-
-  transaction<T> (fn: (u: { readonly store: PayloadSchemaStore, readonly audit: AuditAppender }) => Promise<T>): Promise<T> {
-    return this.#db.transaction(() => fn(this.#unit))
-  }
-
-  read<T> (fn: (s: PayloadSchemaStore) => Promise<T>): Promise<T> { return this.#db.read(() => fn(this.#unit.store)) }
+export class SqlitePayloadSchemaStorage extends SqliteUnits<PayloadSchemaStore, { readonly store: PayloadSchemaStore, readonly audit: AuditAppender }> implements PayloadSchemaStorage {
+  constructor (db: SqliteDb, audit: AuditAppender) { super(db, { store: new SqlitePayloadSchemaStore(db), audit }) }
 }
