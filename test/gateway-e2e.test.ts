@@ -223,3 +223,39 @@ test('moving a device into a thing group whose policy denies publishing narrows 
   await barrier(obs.client, obs.inbox)
   assert.deepEqual(obs.inbox.on(own(s1, 'temperature')).filter(m => m.payload === 'after'), [])
 })
+
+test('a policy that reads the clock is evaluated on every message: a time-limited grant ends on time for topics already used', async (t) => {
+  const clock = new ManualClock(Date.now())
+  const p = await startPlatform(t, { gateway: true, clock })
+  const obs = await observer(p, t)
+  const l1 = await p.device('smart-light', 'light-1')
+  const caller = { actor: 'test' }
+  // A maintenance window: 30 s from now the light may no longer publish its status nor receive commands. (Less
+  // than the clients' keep-alive, so advancing the clock past it does not time the sessions out.)
+  const end = new Date(clock.nowMs() + 30_000).toISOString()
+  await p.app.policies.createPolicy(caller, 'window', JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [{ Effect: 'Deny', Action: ['iot:Publish', 'iot:Receive'], Resource: '*', Condition: { DateGreaterThan: { 'aws:CurrentTime': end } } }],
+  }))
+  await p.app.policies.attachPolicy(caller, 'window', l1.certificateArn)
+  const c = await connectDevice(p, l1, t)
+  const inbox = new Inbox(c)
+  const status = `${own(l1, 'light')}/status`
+  const cmd = `${own(l1, 'light')}/cmd`
+  await c.subscribeAsync(cmd, { qos: 1 })
+  for (const n of [1, 2]) {
+    await c.publishAsync(status, `on-${n}`, { qos: 1 })
+    await obs.client.publishAsync(cmd, `dim-${n}`, { qos: 1 })
+    await inbox.waitFor(cmd, `dim-${n}`)
+  }
+  await obs.inbox.waitFor(status, 'on-2')
+  clock.advance(40_000)
+  await assert.rejects(c.publishAsync(status, 'late', { qos: 1 }), (e: Error & { code?: number }) => e.code === 0x87)
+  await obs.client.publishAsync(cmd, 'late-cmd', { qos: 1 })
+  await barrier(obs.client, obs.inbox)
+  await p.gateway?.flushAudit()
+  const receiveDenials = await p.app.audit.query({ action: 'mqtt.receive', outcome: 'denied' })
+  assert.ok(receiveDenials.some(e => e.target === cmd), 'the late command was refused on delivery')
+  assert.deepEqual(inbox.on(cmd).map(m => m.payload), ['dim-1', 'dim-2'])
+  assert.deepEqual(obs.inbox.on(status).map(m => m.payload), ['on-1', 'on-2'])
+})

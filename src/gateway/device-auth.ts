@@ -77,12 +77,53 @@ export function toGatewayDecision (d: Decision): GatewayDecision {
   return g
 }
 
+/**
+ * Per-session memo of topic decisions, used only when the compiled policies decide on (action, topic) alone
+ * (`CompiledAuthorizer.cacheable`: no condition reads the clock or the request). A device publishes to the same
+ * few topics again and again, and each session's policies are compiled with its own variables bound, so without
+ * the memo every message would run that session's matchers, which rarely get hot enough to be optimized. The last
+ * topic is compared first (no hashing of the freshly decoded string); up to `MAX_TOPICS` more are kept in a map.
+ * A session that uses more distinct topics than that (a backend receiving a whole building) keeps only the last
+ * one: its matchers are hot anyway, and a map that fills and empties over and over would cost more than it saves.
+ * A policy change builds a new authorizer, so a memo never outlives the policies it was filled from.
+ */
+class TopicDecisionMemo {
+  static readonly MAX_TOPICS = 64
+  #lastTopic = ''
+  #last: GatewayDecision | undefined = undefined
+  #more: Map<string, GatewayDecision> | undefined = new Map()
+
+  get (topic: string): GatewayDecision | undefined {
+    if (topic === this.#lastTopic) return this.#last
+    const d = this.#more?.get(topic)
+    if (d !== undefined) {
+      this.#lastTopic = topic
+      this.#last = d
+    }
+    return d
+  }
+
+  set (topic: string, d: GatewayDecision): GatewayDecision {
+    this.#lastTopic = topic
+    this.#last = d
+    const more = this.#more
+    if (more !== undefined) {
+      if (more.size < TopicDecisionMemo.MAX_TOPICS) more.set(topic, d)
+      else this.#more = undefined
+    }
+    return d
+  }
+}
+
 /** One session's authorizer: its compiled policies and client ARN (a plain object, no closures per session). */
 class DeviceSessionAuthorizer implements SessionAuthorizer {
   readonly #compiled: CompiledAuthorizer
   readonly #clientArn: string
   readonly #arn: ArnContext
   readonly #commands: Pick<CommandService, 'isSensitive'> | undefined
+  /** Memos for iot:Publish (non-retained) and iot:Receive, made on first use when the decisions are cacheable. */
+  #publish: TopicDecisionMemo | undefined = undefined
+  #receive: TopicDecisionMemo | undefined = undefined
 
   constructor (compiled: CompiledAuthorizer, clientArn: string, arn: ArnContext, commands: Pick<CommandService, 'isSensitive'> | undefined) {
     this.#compiled = compiled
@@ -95,11 +136,18 @@ class DeviceSessionAuthorizer implements SessionAuthorizer {
 
   authorizePublish (topic: string, retain: boolean): GatewayDecision {
     // Sensitive command topics take MFA-backed operator commands only: no device publishes there, whatever its
-    // policy says.
+    // policy says. Checked before the memo: the sensitive filters change at run time.
     if (this.#commands !== undefined && this.#commands.isSensitive(topic)) return SENSITIVE_TOPIC_DECISION
-    const d = this.#compiled.authorizeTopic('iot:Publish', topic)
+    const compiled = this.#compiled
+    if (!retain) {
+      const hit = this.#publish?.get(topic)
+      if (hit !== undefined) return hit
+      const d = toGatewayDecision(compiled.authorizeTopic('iot:Publish', topic))
+      return compiled.cacheable ? (this.#publish ??= new TopicDecisionMemo()).set(topic, d) : d
+    }
+    const d = compiled.authorizeTopic('iot:Publish', topic)
     // AWS: a retained publish needs iot:RetainPublish as well as iot:Publish.
-    return !d.allowed || !retain ? toGatewayDecision(d) : toGatewayDecision(this.#compiled.authorizeTopic('iot:RetainPublish', topic))
+    return toGatewayDecision(d.allowed ? compiled.authorizeTopic('iot:RetainPublish', topic) : d)
   }
 
   authorizeSubscribe (filter: string): GatewayDecision {
@@ -107,7 +155,11 @@ class DeviceSessionAuthorizer implements SessionAuthorizer {
   }
 
   authorizeReceive (topic: string): GatewayDecision {
-    return toGatewayDecision(this.#compiled.authorizeTopic('iot:Receive', topic))
+    const hit = this.#receive?.get(topic)
+    if (hit !== undefined) return hit
+    const compiled = this.#compiled
+    const d = toGatewayDecision(compiled.authorizeTopic('iot:Receive', topic))
+    return compiled.cacheable ? (this.#receive ??= new TopicDecisionMemo()).set(topic, d) : d
   }
 }
 
