@@ -9,6 +9,13 @@
  *                     idle phase, written to DIR; its figures then include the profiler's overhead
  *   --floor-coalesce  the Node floor batches each socket's writes per event-loop turn (what that would save)
  *   --no-schemas      skip the payload-schema cost section (bench/schemas.ts, run last in a child process)
+ *   --rounds N        interleaved rounds of the connect and fan-in measurements (default 3; 0 = none, the goals then
+ *                     compare the single part-1 figures)
+ *
+ * Order: part 1 (warm-up, connects, fan-in, latency) for each broker, then the interleaved rounds (the brokers one
+ * after another, the order rotating), then part 2 (idle memory, revocation) for each broker. The CPU goals compare
+ * the medians of the rounds: the machine's speed drifts by ±20–30 % over minutes, and interleaving exposes every
+ * broker to the same drift.
  *
  * Processes: this orchestrator (measurements, report), bench/gateway/loadgen.ts (all clients),
  * bench/gateway/thingward-broker.ts (createApp + initPlatform + bulk provisioning + createGatewayServer),
@@ -35,9 +42,11 @@ const PROFILE_DIR = process.argv.includes('--profile') ? process.argv[process.ar
 /** `--floor-coalesce`: the Node floor corks each socket for an event-loop turn (what batching writes would save). */
 const FLOOR_COALESCE = process.argv.includes('--floor-coalesce')
 const SIZES = QUICK
-  ? { warm: 100, seq: 50, par: 200, batch: 50, pubs: 500, fanInMs: 2000, latencyMs: 3000, rate: 2000, idle: 1000, revoke: 20 }
-  : { warm: 200, seq: 300, par: 2000, batch: 50, pubs: 500, fanInMs: 8000, latencyMs: 10_000, rate: 2000, idle: 10_000, revoke: 200 }
+  ? { warm: 100, seq: 50, par: 200, batch: 50, pubs: 500, fanInMs: 2000, roundFanInMs: 1500, latencyMs: 3000, rate: 2000, idle: 1000, revoke: 20 }
+  : { warm: 200, seq: 300, par: 2000, batch: 50, pubs: 500, fanInMs: 8000, roundFanInMs: 4000, latencyMs: 10_000, rate: 2000, idle: 10_000, revoke: 200 }
 const FANIN_WINDOW = 500
+/** `--rounds N`: interleaved rounds of the connect and fan-in measurements (0: compare the part-1 figures). */
+const ROUNDS = process.argv.includes('--rounds') ? Number(process.argv[process.argv.indexOf('--rounds') + 1]) : 3
 const FANIN_MAX_MESSAGES = 2_000_000
 /** Devices the warm-up connects use (after the measured connect phases' devices, before the fan-in publishers). */
 const WARM_FROM = SIZES.seq + 2 * SIZES.par
@@ -147,36 +156,39 @@ async function measure<T> (b: Broker, fn: () => Promise<T>, settleMs = 300): Pro
   return { r, brokerCpuMs: c1.userMs + c1.sysMs - c0.userMs - c0.sysMs, brokerSysMs: c1.sysMs - c0.sysMs }
 }
 
-async function workload (b: Broker, lg: RpcClient<LoadgenApi>, fleet: Fleet): Promise<Results> {
+/** Runs `fn` as one named step of `res`'s broker: logged, and a failure is recorded instead of thrown. */
+async function step (res: Results, what: string, fn: () => Promise<void>): Promise<void> {
+  note(`${res.name}: ${what} (load ${load()})`)
+  try { await fn() } catch (err) { res.errors.push(`${what}: ${err instanceof Error ? err.message : String(err)}`) }
+}
+
+/** Part 1 of the workload: warm-up, connects, fan-in and latency. */
+async function workload (b: Broker, lg: RpcClient<LoadgenApi>): Promise<Results> {
   const res: Results = { name: b.name, errors: [] }
-  const step = async (what: string, fn: () => Promise<void>): Promise<void> => {
-    note(`${b.name}: ${what} (load ${load()})`)
-    try { await fn() } catch (err) { res.errors.push(`${what}: ${err instanceof Error ? err.message : String(err)}`) }
-  }
   const port = b.port
   const prof = <T>(name: string, fn: () => Promise<T>): Promise<T> =>
     b.profiled === undefined || PROFILE_DIR === undefined ? fn() : b.profiled(join(PROFILE_DIR, `${b.name.toLowerCase()}-${name}.cpuprofile`), fn)
   // Warm-up, not measured: a broker's first connections after start pay one-time costs (Node: compiling the
   // connection path's JavaScript, first statement preparation, buffer pools) that the per-connection goal is not
   // about; every broker gets the same warm-up, and its CPU is reported on its own line.
-  await step(`warm-up connects ×${SIZES.warm} sequential + ×${SIZES.warm} parallel (not counted)`, async () => {
+  await step(res, `warm-up connects ×${SIZES.warm} sequential + ×${SIZES.warm} parallel (not counted)`, async () => {
     res.warm = await measure(b, async () => {
       const a = await lg.call('connectSequential', { port, from: WARM_FROM, count: SIZES.warm, timeLimitMs: 120_000 }, 180_000)
       const c = await lg.call('connectParallel', { port, from: WARM_FROM + SIZES.warm, count: SIZES.warm, batch: SIZES.batch, timeLimitMs: 120_000 }, 180_000)
       return { ...a, attempted: a.attempted + c.attempted, connected: a.connected + c.connected, elapsedMs: a.elapsedMs + c.elapsedMs, loadgenCpuMs: a.loadgenCpuMs + c.loadgenCpuMs }
     })
   })
-  await step(`sequential connects ×${SIZES.seq}`, async () => {
+  await step(res, `sequential connects ×${SIZES.seq}`, async () => {
     res.seq = await measure(b, () => prof('connect-sequential', () => lg.call('connectSequential', { port, from: 0, count: SIZES.seq, timeLimitMs: 120_000 }, 180_000)))
     res.tls = res.seq.r.tls
   })
-  await step(`parallel connects ×${SIZES.par}`, async () => {
+  await step(res, `parallel connects ×${SIZES.par}`, async () => {
     res.par = await measure(b, () => prof('connect', () => lg.call('connectParallel', { port, from: SIZES.seq, count: SIZES.par, batch: SIZES.batch, timeLimitMs: 120_000 }, 180_000)))
   })
-  await step(`parallel connects ×${SIZES.par}, X25519 only`, async () => {
+  await step(res, `parallel connects ×${SIZES.par}, X25519 only`, async () => {
     res.parX25519 = await measure(b, () => lg.call('connectParallel', { port, from: SIZES.seq + SIZES.par, count: SIZES.par, batch: SIZES.batch, timeLimitMs: 120_000, x25519Only: true }, 180_000))
   })
-  await step('fan-in', async () => {
+  await step(res, 'fan-in', async () => {
     const pubsFrom = DEVICES - SIZES.pubs
     const open = await lg.call('openFanIn', { port, from: pubsFrom, count: SIZES.pubs, concurrency: 50, timeLimitMs: 120_000 }, 180_000)
     if (open.connected < SIZES.pubs) res.errors.push(`fan-in: ${open.connected}/${SIZES.pubs} publishers connected ${JSON.stringify(open.failures)}`)
@@ -188,7 +200,73 @@ async function workload (b: Broker, lg: RpcClient<LoadgenApi>, fleet: Fleet): Pr
     res.latency = await lg.call('latency', { qos: 1, ratePerSec: SIZES.rate, durationMs: SIZES.latencyMs }, SIZES.latencyMs + 30_000)
     await lg.call('closeFanIn', {}, 30_000)
   })
-  await step(`idle connections ×${SIZES.idle}`, async () => {
+  return res
+}
+
+/** The goal metrics, one value per broker per interleaved round. */
+interface RoundFigures {
+  /** CPU ms per connection. */
+  seq: number[]
+  par: number[]
+  parX25519: number[]
+  /** CPU µs per delivered message. */
+  fanIn1: number[]
+  fanIn0: number[]
+}
+
+const GOAL_METRICS = ['seq', 'par', 'parX25519', 'fanIn1', 'fanIn0'] as const
+
+const perConn = (m: Measured<ConnectResult> | undefined): number => m === undefined ? Number.NaN : m.brokerCpuMs / Math.max(1, m.r.connected)
+const perMsg = (m: Measured<FanInResult> | undefined): number => m === undefined ? Number.NaN : 1000 * m.brokerCpuMs / Math.max(1, m.r.received)
+
+/**
+ * Interleaved rounds: the connect and fan-in measurements again, broker after broker, `ROUNDS` times, the order
+ * rotating each round. The machine's speed drifts by ±20–30 % over minutes; measuring the brokers minutes apart
+ * (part 1) lets that drift decide a comparison, while interleaving exposes every broker to the same drift, and
+ * the median of the rounds is what the goals compare. Same devices as part 1 (no revocation has happened yet).
+ */
+async function interleavedRounds (brokers: readonly Broker[], results: readonly Results[], lg: RpcClient<LoadgenApi>): Promise<RoundFigures[]> {
+  const figures: RoundFigures[] = brokers.map(() => ({ seq: [], par: [], parX25519: [], fanIn1: [], fanIn0: [] }))
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < brokers.length; k++) {
+      const i = (round + k) % brokers.length
+      const b = brokers[i]
+      const f = figures[i]
+      const res = results[i]
+      const port = b.port
+      await step(res, `interleaved round ${round + 1}/${ROUNDS}`, async () => {
+        await sleep(1200) // AWS-style 1 connect/s per client id: the same devices connected in the previous round
+        f.seq.push(perConn(await measure(b, () => lg.call('connectSequential', { port, from: 0, count: SIZES.seq, timeLimitMs: 120_000 }, 180_000))))
+        f.par.push(perConn(await measure(b, () => lg.call('connectParallel', { port, from: SIZES.seq, count: SIZES.par, batch: SIZES.batch, timeLimitMs: 120_000 }, 180_000))))
+        f.parX25519.push(perConn(await measure(b, () => lg.call('connectParallel', { port, from: SIZES.seq + SIZES.par, count: SIZES.par, batch: SIZES.batch, timeLimitMs: 120_000, x25519Only: true }, 180_000))))
+        const open = await lg.call('openFanIn', { port, from: DEVICES - SIZES.pubs, count: SIZES.pubs, concurrency: 50, timeLimitMs: 120_000 }, 180_000)
+        try {
+          if (open.subscribed[0] !== 1 || open.connected < SIZES.pubs) throw new Error(`fan-in: ${open.connected}/${SIZES.pubs} publishers, subscriber granted ${JSON.stringify(open.subscribed)}`)
+          await lg.call('fanIn', { qos: 1, durationMs: 500, maxMessages: FANIN_MAX_MESSAGES, window: FANIN_WINDOW }, 30_000)
+          for (const qos of [1, 0] as const) {
+            const m = await measure(b, () => lg.call('fanIn', { qos, durationMs: SIZES.roundFanInMs, maxMessages: FANIN_MAX_MESSAGES, window: FANIN_WINDOW }, SIZES.roundFanInMs + 30_000), 0)
+            ;(qos === 1 ? f.fanIn1 : f.fanIn0).push(perMsg(m))
+          }
+        } finally {
+          await lg.call('closeFanIn', {}, 30_000)
+        }
+      })
+    }
+  }
+  return figures
+}
+
+function median (xs: readonly number[]): number {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b)
+  if (s.length === 0) return Number.NaN
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+/** Part 2 of the workload, after the interleaved rounds: idle memory, then revocation with them connected. */
+async function idleWorkload (b: Broker, lg: RpcClient<LoadgenApi>, fleet: Fleet, res: Results): Promise<void> {
+  const port = b.port
+  await step(res, `idle connections ×${SIZES.idle}`, async () => {
     await sleep(1200) // AWS-style 1 connect/s per client id: let the earlier phases' windows pass
     const snap = async (name: string): Promise<void> => {
       if (b.heapSnapshot !== undefined && PROFILE_DIR !== undefined) await b.heapSnapshot(join(PROFILE_DIR, `${b.name.toLowerCase()}-${name}.heapsnapshot`))
@@ -217,7 +295,7 @@ async function workload (b: Broker, lg: RpcClient<LoadgenApi>, fleet: Fleet): Pr
   })
   if (b.revoke !== undefined) {
     const revoke = b.revoke
-    await step(`revoke ×${SIZES.revoke} with ${res.idle?.r.connected ?? 0} connected`, async () => {
+    await step(res, `revoke ×${SIZES.revoke} with ${res.idle?.r.connected ?? 0} connected`, async () => {
       const stride = Math.max(1, Math.floor(SIZES.idle / SIZES.revoke))
       const which = Array.from({ length: SIZES.revoke }, (_, k) => k * stride).filter(i => i < SIZES.idle)
       const started = await revoke(which.map(i => fleet.certificateIds[i]))
@@ -228,20 +306,19 @@ async function workload (b: Broker, lg: RpcClient<LoadgenApi>, fleet: Fleet): Pr
       res.revoke = { n: which.length, closeMs, missing, updateStatusMs: started.updateStatusMs, idleClosed: seen.idleClosed, idleOpen: seen.idleOpen }
     })
   }
-  await step('closing idle connections', async () => { await lg.call('closeIdle', {}, 60_000) })
-  return res
+  await step(res, 'closing idle connections', async () => { await lg.call('closeIdle', {}, 60_000) })
 }
 
 // ---- brokers ---------------------------------------------------------------------------------------------
 
-async function withThingward (dir: string, fn: (b: Broker, fleet: Fleet) => Promise<Results>): Promise<{ res: Results, fleet: Fleet }> {
+async function withThingward<T> (dir: string, fn: (b: Broker, fleet: Fleet) => Promise<T>): Promise<T> {
   const child = spawnNode(join(import.meta.dirname, 'gateway', 'thingward-broker.ts'), ['--expose-gc'], SERVER_PROCESS_ENV)
   const rpc = new RpcClient<BrokerApi>(child, 'thingward broker')
   try {
     const { port, fleet } = await rpc.call('start', { dir, devices: DEVICES }, 600_000)
     out(`provisioned ${DEVICES} devices + 1 observer with role policies in ${n0(fleet.provisionMs)} ms (SQLite synchronous=FULL, the default)`)
     const pid = child.pid ?? 0
-    const res = await fn({
+    const r = await fn({
       name: 'Thingward', pid, port,
       async mem () { const m = await rpc.call('gc', {}, 30_000); return { ...rssKbOf(pid), heapKb: m.heapUsedKb } },
       revoke: (ids) => rpc.call('revoke', { certificateIds: ids, gapMs: 10 }, 120_000),
@@ -254,14 +331,14 @@ async function withThingward (dir: string, fn: (b: Broker, fleet: Fleet) => Prom
     const m = await rpc.call('metrics', {}, 10_000)
     note(`Thingward metrics: ${JSON.stringify({ in: m.messagesIn, out: m.messagesOut, dropped: m.messagesDropped, accepted: m.connectionsAccepted, rejected: m.connectionsRejected, limits: m.limitsExceeded, denials: m.denials })}`)
     await rpc.call('stop', {}, 60_000)
-    return { res, fleet }
+    return r
   } finally {
     if (child.exitCode === null) child.kill('SIGTERM')
     await exited(child, 10_000)
   }
 }
 
-async function withFloor (fleet: Fleet, fn: (b: Broker) => Promise<Results>): Promise<Results> {
+async function withFloor<T> (fleet: Fleet, fn: (b: Broker) => Promise<T>): Promise<T> {
   const child = spawnNode(join(import.meta.dirname, 'gateway', 'tls-floor.ts'), ['--expose-gc'], SERVER_PROCESS_ENV)
   const rpc = new RpcClient<FloorApi>(child, 'TLS floor')
   try {
@@ -278,7 +355,7 @@ async function withFloor (fleet: Fleet, fn: (b: Broker) => Promise<Results>): Pr
   }
 }
 
-async function withMosquitto (fleet: Fleet, fn: (b: Broker) => Promise<Results>): Promise<Results> {
+async function withMosquitto<T> (fleet: Fleet, fn: (b: Broker) => Promise<T>): Promise<T> {
   const port = await freePort()
   const conf = join(fleet.dir, 'mosquitto.conf')
   const f = fleet.mosquittoFiles
@@ -386,22 +463,44 @@ function table (r: Results): void {
   for (const e of r.errors) out(`  ERROR ${e}`)
 }
 
-function goals (tw: Results, mq: Results, floor: Results): void {
-  const perConn = (m: Measured<ConnectResult> | undefined): number => m === undefined ? Number.NaN : m.brokerCpuMs / Math.max(1, m.r.connected)
-  const perMsg = (m: Measured<FanInResult> | undefined): number => m === undefined ? Number.NaN : 1000 * m.brokerCpuMs / Math.max(1, m.r.received)
+const METRIC_LABELS: Record<typeof GOAL_METRICS[number], readonly [string, string]> = {
+  seq: ['CPU per connection (sequential)', 'ms'],
+  par: [`CPU per connection (parallel ×${SIZES.batch})`, 'ms'],
+  parX25519: [`CPU per connection (parallel ×${SIZES.batch}, X25519 only)`, 'ms'],
+  fanIn1: ['CPU per message, fan-in QoS 1', 'µs'],
+  fanIn0: ['CPU per message, fan-in QoS 0', 'µs'],
+}
+
+/** Each goal metric in every interleaved round, per broker, with the median and Thingward's paired ratio. */
+function roundsTable (rs: readonly Results[], rounds: readonly RoundFigures[]): void {
+  if (ROUNDS === 0) return
+  out('')
+  out(`== Interleaved rounds (${ROUNDS}: the brokers one after another in each round, the order rotating; ${SIZES.seq} sequential + ${SIZES.par} + ${SIZES.par} parallel connects, fan-in ${SIZES.roundFanInMs} ms per QoS) ==`)
+  for (const k of GOAL_METRICS) {
+    const [label, unit] = METRIC_LABELS[k]
+    out(`  ${label}`)
+    rs.forEach((r, i) => { out(`    ${r.name.padEnd(44)} median ${n2(median(rounds[i][k]))} ${unit}   rounds: ${rounds[i][k].map(n2).join(', ')}`) })
+    const ratios = rounds[0][k].map((x, j) => x / rounds[1][k][j])
+    out(`    ${'Thingward / Mosquitto, same round'.padEnd(44)} ${ratios.map(x => `${n2(x)}x`).join(', ')}`)
+  }
+}
+
+function goals (tw: Results, mq: Results, floor: Results, rounds: readonly RoundFigures[]): void {
+  const part1: RoundFigures[] = [tw, mq, floor].map(r => ({
+    seq: [perConn(r.seq)], par: [perConn(r.par)], parX25519: [perConn(r.parX25519)], fanIn1: [perMsg(r.fanIn1)], fanIn0: [perMsg(r.fanIn0)],
+  }))
+  const basis = ROUNDS > 0 ? rounds : part1
   const verdict = (ok: boolean): string => ok ? 'MET' : 'NOT MET'
   out('')
-  out('== Goals ==')
-  for (const [label, a, b, unit] of [
-    ['CPU per connection (sequential)', perConn(tw.seq), perConn(mq.seq), 'ms'],
-    [`CPU per connection (parallel ×${SIZES.batch})`, perConn(tw.par), perConn(mq.par), 'ms'],
-    [`CPU per connection (parallel ×${SIZES.batch}, X25519 only)`, perConn(tw.parX25519), perConn(mq.parX25519), 'ms'],
-    ['CPU per message, fan-in QoS 1', perMsg(tw.fanIn1), perMsg(mq.fanIn1), 'µs'],
-    ['CPU per message, fan-in QoS 0', perMsg(tw.fanIn0), perMsg(mq.fanIn0), 'µs'],
-  ] as const) {
+  out(`== Goals ==  (CPU: ${ROUNDS > 0 ? `medians of the ${ROUNDS} interleaved rounds` : 'the part-1 figures'})`)
+  for (const k of GOAL_METRICS) {
+    const [label, unit] = METRIC_LABELS[k]
+    const a = median(basis[0][k])
+    const b = median(basis[1][k])
     out(`  ${label} <= Mosquitto: Thingward ${n2(a)} ${unit} vs Mosquitto ${n2(b)} ${unit} (${n2(a / b)}x) -> ${verdict(a <= b)}`)
   }
-  out(`    (Node floor: connection ${n2(perConn(floor.seq))} / ${n2(perConn(floor.par))} / ${n2(perConn(floor.parX25519))} ms, message ${n2(perMsg(floor.fanIn1))} / ${n2(perMsg(floor.fanIn0))} µs)`)
+  const fl = (k: typeof GOAL_METRICS[number]): string => n2(median(basis[2][k]))
+  out(`    (Node floor: connection ${fl('seq')} / ${fl('par')} / ${fl('parX25519')} ms, message ${fl('fanIn1')} / ${fl('fanIn0')} µs)`)
   const rssPer = (x: Results): number => x.idle === undefined ? Number.NaN : (x.idle.rss1Kb - x.idle.rss0Kb) / Math.max(1, x.idle.r.connected)
   out(`  RSS per idle connection <= 32 KB: Thingward ${n2(rssPer(tw))} KB (Mosquitto ${n2(rssPer(mq))} KB, Node floor ${n2(rssPer(floor))} KB) -> ${verdict(rssPer(tw) <= 32)}`)
   const p99 = tw.revoke === undefined ? Number.NaN : percentile(tw.revoke.closeMs, 0.99)
@@ -443,19 +542,27 @@ const dir = mkdtempSync(join(tmpdir(), 'thingward-gwbench-'))
 const lgChild = spawnNode(join(import.meta.dirname, 'gateway', 'loadgen.ts'))
 const lg = new RpcClient<LoadgenApi>(lgChild, 'load generator')
 try {
-  const { res: tw, fleet } = await withThingward(dir, async (b, f) => {
-    const s = await lg.call('setup', { devicesFile: f.devicesFile }, 120_000)
+  // All three brokers stay up for the whole run (an idle one costs nothing measurable), so that the interleaved
+  // rounds can alternate between them: part 1 per broker, the rounds, then part 2 (idle memory, revocation).
+  const { tw, mq, floor, rounds } = await withThingward(dir, async (twb, fleet) => {
+    const s = await lg.call('setup', { devicesFile: fleet.devicesFile }, 120_000)
     note(`load generator: ${s.devices} TLS contexts in ${n0(s.contextsMs)} ms`)
-    return workload(b, lg, f)
+    return withMosquitto(fleet, mqb => withFloor(fleet, async (flb) => {
+      const brokers = [twb, mqb, flb]
+      const results: Results[] = []
+      for (const b of brokers) results.push(await workload(b, lg))
+      const rounds = await interleavedRounds(brokers, results, lg)
+      for (let i = 0; i < brokers.length; i++) await idleWorkload(brokers[i], lg, fleet, results[i])
+      return { tw: results[0], mq: results[1], floor: results[2], rounds }
+    }))
   })
-  const mq = await withMosquitto(fleet, b => workload(b, lg, fleet))
-  const floor = await withFloor(fleet, b => workload(b, lg, fleet))
   table(tw)
   table(mq)
   table(floor)
   out('  (the floor: Node mTLS with the gateway\'s TLS settings and the least MQTT the workload needs — CONNACK, SUBACK, PUBACK,')
   out('  each PUBLISH forwarded as-is to the subscriber; no registry, policy, audit, session state, limits or trie)')
-  goals(tw, mq, floor)
+  roundsTable([tw, mq, floor], rounds)
+  goals(tw, mq, floor, rounds)
   if (!process.argv.includes('--no-schemas')) schemaCost()
   out('')
   out(`load average: ${loadStart} at start, ${load()} at end (1/5/15 min)`)
