@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { generate } from 'mqtt-packet'
-import { decodeFrame, decodePubackFast, decodePublishFast, encodePlainPublish, encodePubackSuccess, FrameReader, publishPacketIdOffset } from './framing.ts'
+import { decodeFrame, decodePubackFast, decodePublishFast, encodePlainPublish, encodePubackSuccess, FrameReader, publishPacketIdOffset, publishTopicIsUtf8 } from './framing.ts'
 
 function frames (reader: FrameReader, chunks: Buffer[]): { frames: Buffer[], error: string | undefined } {
   const out: Buffer[] = []
@@ -104,4 +104,27 @@ test('decodeFrame refuses a Packet Identifier cut off by the Remaining Length, w
   assert.equal(decodeFrame(Buffer.from([0x40, 0x01, 0x00]), 4).ok, false) // PUBACK
   assert.equal(decodeFrame(Buffer.from([0x82, 0x01, 0x00]), 4).ok, false) // SUBSCRIBE
   assert.equal(decodeFrame(Buffer.from([0x40, 0x02, 0x00, 0x07]), 4).ok, true)
+})
+
+test('[MQTT-1.5.3-1] publishTopicIsUtf8 checks the raw topic bytes, wherever the first non-ASCII byte is', () => {
+  const frameWith = (topic: Buffer): Buffer => {
+    const body = Buffer.concat([Buffer.from([topic.length >> 8, topic.length & 0xff]), topic, Buffer.from('payload')])
+    return Buffer.concat([Buffer.from([0x30, body.length]), body])
+  }
+  const cases: Array<[string, Buffer, boolean]> = [
+    ['ASCII', Buffer.from('building/1/floor/2/temp'), true],
+    ['two-byte and three-byte characters', Buffer.from('bâtiment/étage/温度'), true],
+    ['a four-byte character after an ASCII prefix', Buffer.from('sensors/\u{1F321}'), true],
+    ['a lone continuation byte after an ASCII prefix', Buffer.concat([Buffer.from('building/'), Buffer.from([0x80])]), false],
+    ['a truncated sequence at the end', Buffer.concat([Buffer.from('a/'), Buffer.from([0xe6, 0xb8])]), false],
+    ['an overlong encoding of "/"', Buffer.concat([Buffer.from('a'), Buffer.from([0xc0, 0xaf]), Buffer.from('b')]), false],
+    ['a UTF-16 surrogate encoded in UTF-8', Buffer.concat([Buffer.from('a/'), Buffer.from([0xed, 0xa0, 0x80])]), false],
+    ['invalid at the first byte', Buffer.from([0xff, 0x61]), false],
+  ]
+  for (const [name, topic, ok] of cases) assert.equal(publishTopicIsUtf8(frameWith(topic), 2), ok, name)
+  // A topic length running past the frame is left to the decoder, which refuses the frame as malformed.
+  const cut = frameWith(Buffer.from('abc'))
+  cut[3] = 200
+  assert.equal(publishTopicIsUtf8(cut, 2), true)
+  assert.equal(decodeFrame(cut, 4).ok, false)
 })

@@ -216,7 +216,11 @@ export function publishTopicIsUtf8 (frame: Buffer, headerBytes: number): boolean
   if (frame.length < headerBytes + 2) return true
   const start = headerBytes + 2
   const end = start + ((frame[headerBytes] << 8) | frame[headerBytes + 1])
-  return end > frame.length || isUtf8(frame.subarray(start, end))
+  if (end > frame.length) return true
+  // ASCII bytes are whole characters: only from the first byte ≥ 0x80 on is there anything for the decoder to
+  // check (most topics are ASCII, and then no view of the frame is made at all).
+  for (let i = start; i < end; i++) if (frame[i] >= 0x80) return isUtf8(frame.subarray(i, end))
+  return true
 }
 
 /** Offset of the Packet Identifier in an encoded PUBLISH with QoS > 0 (right after the topic name). */

@@ -34,7 +34,16 @@ export class RoutedMessage {
    * token and the device refuses it (fail closed).
    */
   readonly v311Payload: Buffer | undefined
+  /**
+   * Encoded variants (index: version, QoS, retain). Most messages reach one subscriber, so the first variant is
+   * held in a field and the table is made only for a second one; a QoS 1 variant is encoded straight into the
+   * delivery's own buffer the first time (no copy) and cached only when a second subscriber needs it.
+   */
+  #firstKey = -1
+  #first: Buffer | undefined = undefined
   #cache: Array<Buffer | undefined> | undefined = undefined
+  /** Bit per variant: a QoS 1 encoding of it was already handed out uncached. */
+  #seen = 0
   /** The topic's UTF-8 bytes, encoded once per message. */
   #topicBytes: Buffer | undefined = undefined
 
@@ -76,9 +85,13 @@ export class RoutedMessage {
     subscriptionIds: number[] | undefined, nowMs: number): Buffer {
     const cacheable = !dup && subscriptionIds === undefined && this.expiresAtMs === 0
     const key = (version === 5 ? 4 : 0) + qos * 2 + (retain ? 1 : 0)
+    let store = false
     if (cacheable) {
-      const cached = this.#cache?.[key]
+      const cached = key === this.#firstKey ? this.#first : this.#cache?.[key]
       if (cached !== undefined) return qos === 0 ? cached : withPacketId(cached, messageId)
+      const bit = 1 << key
+      store = qos === 0 || (this.#seen & bit) !== 0
+      this.#seen |= bit
     }
     const payload = version === 5 ? this.payload : (this.v311Payload ?? this.payload)
     const props = version === 5 ? this.#v5Properties(subscriptionIds, nowMs) : undefined
@@ -90,13 +103,15 @@ export class RoutedMessage {
       if (qos > 0) packet.messageId = messageId
       encoded = encodePacket(packet, version)
     }
-    if (cacheable) {
-      this.#cache ??= new Array<Buffer | undefined>(8)
-      this.#cache[key] = encoded
-      // The cached copy must not be handed out for patching; QoS 1 callers get a fresh copy next time.
-      return qos === 0 ? encoded : withPacketId(encoded, messageId)
+    if (!store) return encoded
+    if (this.#firstKey < 0) {
+      this.#firstKey = key
+      this.#first = encoded
+    } else {
+      (this.#cache ??= new Array<Buffer | undefined>(8))[key] = encoded
     }
-    return encoded
+    // The cached copy must not be handed out for patching; QoS 1 callers get a fresh copy.
+    return qos === 0 ? encoded : withPacketId(encoded, messageId)
   }
 
   #v5Properties (subscriptionIds: number[] | undefined, nowMs: number): PublishProperties | undefined {

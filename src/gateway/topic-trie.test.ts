@@ -14,7 +14,7 @@ function matchNames (trie: SubscriptionTrie<Sub>, topic: string): string[] {
 }
 
 const FILTERS = ['#', '+', 'a', 'a/#', 'a/+', 'a/b', 'a/+/c', '+/b', '+/+', '/+', 'a//b', '$SYS/#', '$SYS/+', '+/#', 'a/b/c/#']
-const TOPICS = ['a', 'a/b', 'a/b/c', 'a/x/c', '/b', 'x/b', 'a//b', '$SYS/x', '$SYS', 'a/b/c/d', '/', '']
+const TOPICS = ['a', 'a/b', 'a/b/c', 'a/x/c', '/b', 'x/b', 'a//b', '$SYS/x', '$SYS', '$SYS/x/y', 'a/b/c/d', '/', '', '//', 'a/b/', 'a/', 'x/y/z']
 
 test('trie matches exactly what the reference matcher says, for every filter/topic pair', () => {
   const trie = new SubscriptionTrie<Sub>()

@@ -111,8 +111,7 @@ export class SubscriptionTrie<S extends TrieSubscription> {
    * (arrays are appended to, so a caller can reuse them). A subscription appears once per matching filter.
    */
   match (topic: string, subs: S[], groups: Array<SharedGroup<S>>): void {
-    const levels = topic.split('/')
-    this.#walk(this.#root, levels, 0, subs, groups)
+    this.#walk(this.#root, topic, 0, subs, groups)
   }
 
   #collect (node: SubNode<S>, subs: S[], groups: Array<SharedGroup<S>>): void {
@@ -120,9 +119,13 @@ export class SubscriptionTrie<S extends TrieSubscription> {
     if (node.groups !== undefined) for (const g of node.groups.values()) groups.push(g)
   }
 
-  #walk (node: SubNode<S>, levels: string[], i: number, subs: S[], groups: Array<SharedGroup<S>>): void {
+  /**
+   * Matches the level of `topic` that starts at index `from` (past the end: every level matched). The levels are
+   * read in place rather than split out, as this runs for every message routed.
+   */
+  #walk (node: SubNode<S>, topic: string, from: number, subs: S[], groups: Array<SharedGroup<S>>): void {
     const children = node.children
-    if (i === levels.length) {
+    if (from > topic.length) {
       this.#collect(node, subs, groups)
       // `a/#` also matches `a` (the parent level).
       const hash = children?.get('#')
@@ -130,16 +133,17 @@ export class SubscriptionTrie<S extends TrieSubscription> {
       return
     }
     if (children === undefined) return
-    const level = levels[i]
+    let end = topic.indexOf('/', from)
+    if (end < 0) end = topic.length
     // [MQTT-4.7.2-1] a filter starting with a wildcard must not match a topic starting with `$`.
-    if (i > 0 || level.charCodeAt(0) !== 0x24) {
+    if (from > 0 || topic.charCodeAt(0) !== 0x24) {
       const hash = children.get('#')
       if (hash !== undefined) this.#collect(hash, subs, groups)
       const plus = children.get('+')
-      if (plus !== undefined) this.#walk(plus, levels, i + 1, subs, groups)
+      if (plus !== undefined) this.#walk(plus, topic, end + 1, subs, groups)
     }
-    const exact = children.get(level)
-    if (exact !== undefined) this.#walk(exact, levels, i + 1, subs, groups)
+    const exact = children.get(from === 0 && end === topic.length ? topic : topic.slice(from, end))
+    if (exact !== undefined) this.#walk(exact, topic, end + 1, subs, groups)
   }
 }
 

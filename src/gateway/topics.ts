@@ -27,27 +27,36 @@ function countSlashes (s: string): number {
 }
 
 function checkLimits (s: string, limits: TopicLimits): TopicProblem | undefined {
-  const bytes = Buffer.byteLength(s)
+  return limitsProblem(s, Buffer.byteLength(s), countSlashes(s), limits)
+}
+
+function limitsProblem (s: string, bytes: number, slashes: number, limits: TopicLimits): TopicProblem | undefined {
   if (s.startsWith(limits.reservedPrefix)) {
     return bytes > limits.maxReservedTopicBytes ? 'too-long' : undefined
   }
   if (bytes > limits.maxTopicBytes) return 'too-long'
-  if (countSlashes(s) > limits.maxTopicSlashes) return 'too-deep'
+  if (slashes > limits.maxTopicSlashes) return 'too-deep'
   return undefined
 }
 
 /**
  * Checks a topic name from a PUBLISH or a Will. Syntax: at least one character [MQTT-4.7.3-1], no wildcards
- * [MQTT-3.3.2-2] [MQTT-4.7.0-1 … wildcards only in filters], no U+0000 [MQTT-4.7.3-2].
+ * [MQTT-3.3.2-2] [MQTT-4.7.0-1 … wildcards only in filters], no U+0000 [MQTT-4.7.3-2]. One pass on the
+ * per-message path: the same loop counts the levels, and an ASCII topic's byte length is its length.
  */
 export function checkTopicName (topic: string, limits?: TopicLimits): TopicProblem | undefined {
-  if (topic.length === 0) return 'empty'
-  for (let i = 0; i < topic.length; i++) {
+  const n = topic.length
+  if (n === 0) return 'empty'
+  let slashes = 0
+  let ascii = true
+  for (let i = 0; i < n; i++) {
     const c = topic.charCodeAt(i)
-    if (c === 0x2b || c === 0x23) return 'wildcard'
-    if (c === 0) return 'null-char'
+    if (c === 0x2f) slashes++
+    else if (c === 0x2b || c === 0x23) return 'wildcard'
+    else if (c === 0) return 'null-char'
+    else if (c >= 0x80) ascii = false
   }
-  return limits === undefined ? undefined : checkLimits(topic, limits)
+  return limits === undefined ? undefined : limitsProblem(topic, ascii ? n : Buffer.byteLength(topic), slashes, limits)
 }
 
 /** A parsed subscription filter: `$share/{group}/{filter}` split into its parts (MQTT 5 §4.8.2). */
