@@ -127,6 +127,8 @@ interface Broker {
   revoke?: (ids: string[]) => Promise<{ startedAtMs: number[], updateStatusMs: number[] }>
   /** Runs `fn` under a CPU profile written to `file` (Thingward with --profile only). */
   profiled?: <T>(file: string, fn: () => Promise<T>) => Promise<T>
+  /** Puts or deletes the payload schema on the fan-in topics (Thingward only); validations so far. */
+  telemetrySchema?: (on?: boolean) => Promise<{ validations: number }>
   /** Writes a heap snapshot (Thingward with --profile only). */
   heapSnapshot?: (file: string) => Promise<void>
 }
@@ -256,6 +258,42 @@ async function interleavedRounds (brokers: readonly Broker[], results: readonly 
   return figures
 }
 
+/** The payload-schema cost on the fleet workload: one phase's figures. */
+interface SchemaPhase { readonly withSchema: boolean, readonly cpuUsPerMsg: number, readonly msgPerSec: number, readonly received: number, readonly validated: number }
+
+/**
+ * Issue #6 on this bench's own workload: the QoS 1 fan-in of 500 devices with the 1 KB JSON telemetry document,
+ * in phases without and with a payload schema on their topics (put and deleted through the platform's
+ * PayloadSchemaService), alternating, `ROUNDS` rounds (at least 2). The count of validations proves the schema was
+ * on the path in every "with" phase and off in every "without" one.
+ */
+async function schemaFanIn (b: Broker, res: Results, lg: RpcClient<LoadgenApi>): Promise<SchemaPhase[]> {
+  const setSchema = b.telemetrySchema
+  if (setSchema === undefined) return []
+  const phases: SchemaPhase[] = []
+  await step(res, 'payload-schema cost on the fan-in (1 KB JSON, QoS 1)', async () => {
+    const open = await lg.call('openFanIn', { port: b.port, from: DEVICES - SIZES.pubs, count: SIZES.pubs, concurrency: 50, timeLimitMs: 120_000, json: true }, 180_000)
+    try {
+      if (open.subscribed[0] !== 1 || open.connected < SIZES.pubs) throw new Error(`fan-in: ${open.connected}/${SIZES.pubs} publishers, subscriber granted ${JSON.stringify(open.subscribed)}`)
+      await lg.call('fanIn', { qos: 1, durationMs: 500, maxMessages: FANIN_MAX_MESSAGES, window: FANIN_WINDOW }, 30_000)
+      for (let round = 0; round < Math.max(2, ROUNDS); round++) {
+        for (const withSchema of round % 2 === 0 ? [false, true] : [true, false]) {
+          await setSchema(withSchema)
+          await lg.call('fanIn', { qos: 1, durationMs: 300, maxMessages: FANIN_MAX_MESSAGES, window: FANIN_WINDOW }, 30_000)
+          const v0 = (await setSchema()).validations
+          const m = await measure(b, () => lg.call('fanIn', { qos: 1, durationMs: SIZES.roundFanInMs, maxMessages: FANIN_MAX_MESSAGES, window: FANIN_WINDOW }, SIZES.roundFanInMs + 30_000), 0)
+          const v1 = (await setSchema()).validations
+          phases.push({ withSchema, cpuUsPerMsg: perMsg(m), msgPerSec: m.r.received / (m.r.elapsedMs / 1000), received: m.r.received, validated: v1 - v0 })
+        }
+      }
+    } finally {
+      await setSchema(false)
+      await lg.call('closeFanIn', {}, 30_000)
+    }
+  })
+  return phases
+}
+
 function median (xs: readonly number[]): number {
   const s = xs.filter(Number.isFinite).sort((a, b) => a - b)
   if (s.length === 0) return Number.NaN
@@ -322,6 +360,7 @@ async function withThingward<T> (dir: string, fn: (b: Broker, fleet: Fleet) => P
       name: 'Thingward', pid, port,
       async mem () { const m = await rpc.call('gc', {}, 30_000); return { ...rssKbOf(pid), heapKb: m.heapUsedKb } },
       revoke: (ids) => rpc.call('revoke', { certificateIds: ids, gapMs: 10 }, 120_000),
+      telemetrySchema: (on) => rpc.call('telemetrySchema', { on }, 30_000),
       async heapSnapshot (file) { await rpc.call('heapSnapshot', { file }, 120_000) },
       async profiled (file, fn) {
         await rpc.call('profileStart', {}, 10_000)
@@ -512,6 +551,26 @@ function goals (tw: Results, mq: Results, floor: Results, rounds: readonly Round
   out('  payload schema. What a schema costs is measured next, on its own workload.')
 }
 
+/** The fleet-workload schema cost (schemaFanIn), with its verdict. */
+function schemaFanInReport (phases: readonly SchemaPhase[]): void {
+  if (phases.length === 0) return
+  out('')
+  out(`== Payload-schema validation cost on the fan-in (${SIZES.pubs} devices, 1 KB JSON telemetry, QoS 1, phases of ${SIZES.roundFanInMs} ms alternating) ==`)
+  const side = (w: boolean): SchemaPhase[] => phases.filter(p => p.withSchema === w)
+  for (const w of [false, true]) {
+    const ps = side(w)
+    out(`  ${w ? 'schema on the topics:  ' : 'no schema:             '} median ${n2(median(ps.map(p => p.cpuUsPerMsg)))} µs/msg, ${n0(median(ps.map(p => p.msgPerSec)))} msg/s   (phases: ${ps.map(p => `${n2(p.cpuUsPerMsg)} µs, ${n0(p.msgPerSec)}/s, ${n0(p.validated)} validated of ${n0(p.received)}`).join('; ')})`)
+  }
+  const none = median(side(false).map(p => p.cpuUsPerMsg))
+  const withSchema = median(side(true).map(p => p.cpuUsPerMsg))
+  const rateCost = 1 - median(side(true).map(p => p.msgPerSec)) / median(side(false).map(p => p.msgPerSec))
+  const cost = withSchema / none - 1
+  const applied = side(true).every(p => p.validated >= p.received) && side(false).every(p => p.validated === 0)
+  out(`  broker CPU cost per message: ${(cost * 100).toFixed(1)} %; throughput cost ${(rateCost * 100).toFixed(1)} % (closed loop: the load generator shares the machine)`)
+  out(`  schema on the path in every "with" phase and off in every "without" one: ${applied ? 'yes' : 'NO (figures invalid)'}`)
+  out(`  schema validation cost <= 10 % on the fleet fan-in: ${(cost * 100).toFixed(1)} % -> ${applied && cost <= 0.1 ? 'MET' : 'NOT MET'}`)
+}
+
 /**
  * Issue #6: the throughput cost of payload-schema validation at 1 KB payloads (goal ≤ 10 %), measured by
  * bench/schemas.ts (one gateway, alternating phases without and with a schema on the topic) in a child process.
@@ -544,7 +603,7 @@ const lg = new RpcClient<LoadgenApi>(lgChild, 'load generator')
 try {
   // All three brokers stay up for the whole run (an idle one costs nothing measurable), so that the interleaved
   // rounds can alternate between them: part 1 per broker, the rounds, then part 2 (idle memory, revocation).
-  const { tw, mq, floor, rounds } = await withThingward(dir, async (twb, fleet) => {
+  const { tw, mq, floor, rounds, schemaPhases } = await withThingward(dir, async (twb, fleet) => {
     const s = await lg.call('setup', { devicesFile: fleet.devicesFile }, 120_000)
     note(`load generator: ${s.devices} TLS contexts in ${n0(s.contextsMs)} ms`)
     return withMosquitto(fleet, mqb => withFloor(fleet, async (flb) => {
@@ -552,8 +611,9 @@ try {
       const results: Results[] = []
       for (const b of brokers) results.push(await workload(b, lg))
       const rounds = await interleavedRounds(brokers, results, lg)
+      const schemaPhases = await schemaFanIn(twb, results[0], lg)
       for (let i = 0; i < brokers.length; i++) await idleWorkload(brokers[i], lg, fleet, results[i])
-      return { tw: results[0], mq: results[1], floor: results[2], rounds }
+      return { tw: results[0], mq: results[1], floor: results[2], rounds, schemaPhases }
     }))
   })
   table(tw)
@@ -563,6 +623,7 @@ try {
   out('  each PUBLISH forwarded as-is to the subscriber; no registry, policy, audit, session state, limits or trie)')
   roundsTable([tw, mq, floor], rounds)
   goals(tw, mq, floor, rounds)
+  schemaFanInReport(schemaPhases)
   if (!process.argv.includes('--no-schemas')) schemaCost()
   out('')
   out(`load average: ${loadStart} at start, ${load()} at end (1/5/15 min)`)

@@ -22,6 +22,7 @@ import type { Decision } from '../src/policy/index.ts'
 import { PayloadSchemaRegistry } from '../src/shadow/index.ts'
 import { cleanupPki, createPki } from '../test/gateway-helpers.ts'
 import { mqttFrames } from './gateway/frames.ts'
+import { TELEMETRY_SCHEMA, telemetryPayload } from './gateway/telemetry.ts'
 
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(`--${name}`)
@@ -31,33 +32,6 @@ const arg = (name: string, dflt: number): number => {
 const TOPIC = 'building/1/floor/1/temperature/sensor-0001'
 const FILTER = 'building/+/floor/+/temperature/+'
 const WINDOW = 50
-
-/** A realistic telemetry schema: required fields, types, ranges, a pattern, an enum and a numeric array. */
-const SCHEMA = {
-  type: 'object',
-  required: ['deviceId', 'ts', 'temp', 'humidity', 'samples'],
-  additionalProperties: false,
-  properties: {
-    deviceId: { type: 'string', pattern: '^sensor-[0-9]{4}$' },
-    ts: { type: 'integer', minimum: 0 },
-    temp: { type: 'number', minimum: -50, maximum: 100 },
-    humidity: { type: 'number', minimum: 0, maximum: 100 },
-    battery: { type: 'integer', minimum: 0, maximum: 100 },
-    status: { enum: ['ok', 'degraded', 'fault'] },
-    samples: { type: 'array', maxItems: 200, items: { type: 'number' } },
-    note: { type: 'string', maxLength: 1024 },
-  },
-}
-
-/** A conforming payload of exactly 1024 bytes. */
-function payload1k (): Buffer {
-  const doc = { deviceId: 'sensor-0001', ts: 1767225600000, temp: 21.5, humidity: 40.25, battery: 87, status: 'ok', samples: Array.from({ length: 80 }, (_, i) => 20 + (i % 10) / 10), note: '' }
-  const base = Buffer.byteLength(JSON.stringify(doc))
-  doc.note = 'x'.repeat(1024 - base)
-  const b = Buffer.from(JSON.stringify(doc))
-  if (b.length !== 1024) throw new Error(`payload is ${b.length} bytes`)
-  return b
-}
 
 const ARN = { region: 'local-1', accountId: '000000000000' }
 const POLICY = parsePolicy(JSON.stringify({
@@ -100,7 +74,7 @@ function shapes (): Array<{ name: string, path: string, parseUs: number, fullUs:
   const pad = (o: Record<string, unknown>): Buffer => { o.note = ''; o.note = 'x'.repeat(1024 - Buffer.byteLength(JSON.stringify(o))); return Buffer.from(JSON.stringify(o)) }
   const flat = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`m${i}`, i % 3 === 0 ? 21.5 + i : i % 3 === 1 ? `v${i}` : i * 7]))
   const cases: Array<{ name: string, payload: Buffer, schema: Record<string, unknown> }> = [
-    { name: 'sample batch (80 floats)', payload: payload1k(), schema: SCHEMA },
+    { name: 'sample batch (80 floats)', payload: telemetryPayload(), schema: TELEMETRY_SCHEMA },
     { name: 'flat telemetry (30 fields)', payload: pad(flat), schema: { type: 'object', required: ['m0', 'm1', 'm2'], properties: Object.fromEntries(Object.keys(flat).filter(k => k !== 'note').map((k, i) => [k, { type: i % 3 === 1 ? 'string' : 'number' }])) } },
     { name: 'mostly one string', payload: pad({ deviceId: 'sensor-0001', ts: 1767225600000, temp: 21.5 }), schema: { type: 'object', required: ['deviceId', 'ts'], properties: { deviceId: { type: 'string' }, ts: { type: 'integer' }, temp: { type: 'number' }, note: { type: 'string' } } } },
   ]
@@ -154,7 +128,7 @@ function connectRaw (port: number, ca: string, id: { cert: string, key: string }
 
 async function loadgen (): Promise<void> {
   const cfg = await new Promise<LoadConfig>(resolve => process.once('message', m => resolve(m as LoadConfig)))
-  const payload = payload1k()
+  const payload = telemetryPayload()
   const sub = await connectRaw(cfg.port, cfg.ca, cfg.subscriber, 'bench-sub')
   let received = 0
   frames(sub, (type) => { if (type === 3) received++ })
@@ -210,7 +184,7 @@ async function main (): Promise<void> {
   const names = ['sub', ...Array.from({ length: nPub }, (_, i) => `pub-${i}`)]
   const pki = createPki(names)
   const registry = new PayloadSchemaRegistry()
-  const schema = PayloadSchemaRegistry.compile('telemetry', FILTER, SCHEMA)
+  const schema = PayloadSchemaRegistry.compile('telemetry', FILTER, TELEMETRY_SCHEMA)
   const gateway = new Gateway({
     tls: { cert: pki.server.cert, key: pki.server.key, ca: [pki.caCert] },
     authenticator: policyAuth, authorizers: policyAuth, payloadValidator: payloadSchemaValidator(registry), housekeepingIntervalMs: 0,
@@ -260,7 +234,7 @@ async function main (): Promise<void> {
   out(`  schema on the topic:      ${Math.round(withSchema).toLocaleString('en-US')} msg/s   gateway CPU ${cpuSchema.toFixed(1)} µs/msg   (rounds: ${results.schema.map(r => Math.round(r.rate)).join(', ')})`)
   out(`  throughput cost:          ${((1 - withSchema / none) * 100).toFixed(1)} %   (goal ≤ 10 %)`)
   out(`  CPU cost per message:     ${((cpuSchema / cpuNone - 1) * 100).toFixed(1)} %`)
-  out(`  validation alone:         ${(validationSeconds / Math.max(1, validations) * 1e6).toFixed(2)} µs per message (${pathOf(schema, payload1k())}), ${validations.toLocaleString('en-US')} validated`)
+  out(`  validation alone:         ${(validationSeconds / Math.max(1, validations) * 1e6).toFixed(2)} µs per message (${pathOf(schema, telemetryPayload())}), ${validations.toLocaleString('en-US')} validated`)
   for (const x of shapes()) {
     out(`  validation by shape:      ${x.name}: ${x.validateUs.toFixed(2)} µs/msg (${x.path}); full path ${x.fullUs.toFixed(2)} µs (isUtf8 + JSON.parse + Ajv), of which JSON.parse ${x.parseUs.toFixed(2)} µs`)
   }

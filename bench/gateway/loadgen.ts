@@ -10,6 +10,7 @@ import type { SecureContext } from 'node:tls'
 import { absNowMs, serve } from './ipc.ts'
 import { connectClient, PublishTemplate } from './mqtt-raw.ts'
 import type { RawClient } from './mqtt-raw.ts'
+import { telemetryPayload } from './telemetry.ts'
 
 /** The device file the orchestrator writes. */
 export interface DeviceFile {
@@ -54,7 +55,8 @@ export type LoadgenApi = {
   setup: { req: { devicesFile: string }, res: { devices: number, contextsMs: number } }
   connectSequential: { req: { port: number, from: number, count: number, timeLimitMs: number }, res: ConnectResult }
   connectParallel: { req: { port: number, from: number, count: number, batch: number, timeLimitMs: number, x25519Only?: boolean }, res: ConnectResult }
-  openFanIn: { req: { port: number, from: number, count: number, concurrency: number, timeLimitMs: number }, res: ConnectResult & { subscribed: number[] } }
+  /** `json`: publishers send the 1 KB JSON telemetry document (telemetry.ts) instead of 32 binary bytes. */
+  openFanIn: { req: { port: number, from: number, count: number, concurrency: number, timeLimitMs: number, json?: boolean }, res: ConnectResult & { subscribed: number[] } }
   fanIn: { req: { qos: 0 | 1, durationMs: number, maxMessages: number, window: number }, res: FanInResult }
   latency: { req: { qos: 0 | 1, ratePerSec: number, durationMs: number }, res: LatencyResult }
   closeFanIn: { req: Record<string, never>, res: { closed: number } }
@@ -169,14 +171,15 @@ serve<LoadgenApi>({
     return { attempted, connected, elapsedMs: performance.now() - t0, failures, tls, loadgenCpuMs: cpuMs(cpu0) }
   },
 
-  async openFanIn ({ port, from, count, concurrency, timeLimitMs }) {
+  async openFanIn ({ port, from, count, concurrency, timeLimitMs, json }) {
     if (file === undefined || observerContext === undefined) throw new Error('setup first')
     const sub = await connectClient({ port, clientId: file.observer.name, secureContext: observerContext, keepAliveSec: KEEPALIVE_SEC, timeoutMs: CONNECT_TIMEOUT_MS })
     const subscribed = await sub.subscribe('building/#', 1, 10_000)
     const pubs: NonNullable<typeof fan>['pubs'] = []
     const r = await pool(port, from, count, concurrency, timeLimitMs, (i, client) => {
       const topic = devices()[i].topic
-      pubs.push({ client, tpl: [new PublishTemplate(topic, PAYLOAD_BYTES, 0), new PublishTemplate(topic, PAYLOAD_BYTES, 1)] })
+      const payload = json === true ? telemetryPayload() : PAYLOAD_BYTES
+      pubs.push({ client, tpl: [new PublishTemplate(topic, payload, 0), new PublishTemplate(topic, payload, 1)] })
     })
     fan = { pubs, sub }
     return { ...r, subscribed }

@@ -9,6 +9,7 @@ import type { SecureContext, TLSSocket } from 'node:tls'
 import { generate } from 'mqtt-packet'
 import { mqttFrames } from './frames.ts'
 import { absNowMs } from './ipc.ts'
+import { readTrace, TELEMETRY_PAYLOAD_BYTES, TRACE_AT, writeTrace } from './telemetry.ts'
 
 const DISCONNECT = Buffer.from([0xe0, 0x00])
 
@@ -24,15 +25,22 @@ function remainingLength (n: number): number[] {
   return out
 }
 
-/** A PUBLISH frame template for one topic, payload size and QoS: copy it, then set the packet id and payload. */
+/**
+ * A PUBLISH frame template for one topic, payload and QoS: copy it, then set the packet id and the trace. The
+ * payload is either `n` binary bytes (send time and sequence number in the first 12) or the 1 KB JSON telemetry
+ * document of telemetry.ts (the same two in its `trace` string).
+ */
 export class PublishTemplate {
   readonly #frame: Buffer
+  readonly #json: boolean
   /** Offset of the packet identifier (QoS 1), or -1. */
   readonly idOffset: number
   readonly payloadOffset: number
 
-  constructor (topic: string, payloadBytes: number, qos: 0 | 1) {
+  constructor (topic: string, payload: number | Buffer, qos: 0 | 1) {
     const t = Buffer.from(topic)
+    const payloadBytes = typeof payload === 'number' ? payload : payload.length
+    this.#json = typeof payload !== 'number'
     const rl = 2 + t.length + (qos === 1 ? 2 : 0) + payloadBytes
     const header = [0x30 | (qos << 1), ...remainingLength(rl)]
     this.#frame = Buffer.alloc(header.length + rl)
@@ -41,6 +49,7 @@ export class PublishTemplate {
     t.copy(this.#frame, header.length + 2)
     this.idOffset = qos === 1 ? header.length + 2 + t.length : -1
     this.payloadOffset = header.length + 2 + t.length + (qos === 1 ? 2 : 0)
+    if (typeof payload !== 'number') payload.copy(this.#frame, this.payloadOffset)
   }
 
   /** A fresh frame with `messageId` (QoS 1) and the send time (ms, float64) and a sequence number in the payload. */
@@ -48,8 +57,11 @@ export class PublishTemplate {
     const b = Buffer.allocUnsafe(this.#frame.length)
     this.#frame.copy(b)
     if (this.idOffset >= 0) b.writeUInt16BE(messageId, this.idOffset)
-    b.writeDoubleLE(sentAtMs, this.payloadOffset)
-    b.writeUInt32LE(seq, this.payloadOffset + 8)
+    if (this.#json) writeTrace(b, this.payloadOffset + TRACE_AT, sentAtMs, seq)
+    else {
+      b.writeDoubleLE(sentAtMs, this.payloadOffset)
+      b.writeUInt32LE(seq, this.payloadOffset + 8)
+    }
     return b
   }
 }
@@ -126,7 +138,11 @@ export class RawClient {
         if (!this.#ackScheduled) { this.#ackScheduled = true; queueMicrotask(() => { this.#flushAcks() }) }
       }
       const end = body + len
-      if (this.onPublish !== undefined && end - p >= 12) this.onPublish(b.readDoubleLE(p), b.readUInt32LE(p + 8), qos)
+      if (this.onPublish === undefined) return
+      if (end - p === TELEMETRY_PAYLOAD_BYTES && b[p] === 0x7b) {
+        const t = readTrace(b, p + TRACE_AT)
+        this.onPublish(t.sentAtMs, t.seq, qos)
+      } else if (end - p >= 12) this.onPublish(b.readDoubleLE(p), b.readUInt32LE(p + 8), qos)
     } else if (type === 9) {
       const granted: number[] = []
       for (let k = body + 2; k < body + len; k++) granted.push(b[k])

@@ -15,6 +15,7 @@ import pino from 'pino'
 import { createApp, createGatewayServer, initPlatform } from '../../src/app.ts'
 import type { App } from '../../src/app.ts'
 import { loadConfig } from '../../src/config/index.ts'
+import { TELEMETRY_SCHEMA } from './telemetry.ts'
 import type { GatewayMetricsSnapshot } from '../../src/gateway/index.ts'
 import { ROLE_INFO, roleTemplates } from '../../src/policy/index.ts'
 import type { RoleName } from '../../src/policy/index.ts'
@@ -36,6 +37,12 @@ export type BrokerApi = {
   gc: { req: Record<string, never>, res: { rssKb: number, heapUsedKb: number, externalKb: number } }
   revoke: { req: { certificateIds: string[], gapMs: number }, res: { startedAtMs: number[], updateStatusMs: number[] } }
   metrics: { req: Record<string, never>, res: GatewayMetricsSnapshot }
+  /**
+   * Puts (`on`) or deletes the payload schema `bench-telemetry` (telemetry.ts) on every device's telemetry topic,
+   * through the platform's PayloadSchemaService as an operator would (neither when `on` is absent); returns how many
+   * payloads were validated so far.
+   */
+  telemetrySchema: { req: { on?: boolean }, res: { validations: number } }
   /** CPU profile of this process between the two calls (node:inspector), written as a .cpuprofile file. */
   profileStart: { req: Record<string, never>, res: { started: true } }
   profileStop: { req: { file: string }, res: { file: string } }
@@ -135,6 +142,14 @@ serve<BrokerApi>({
     for (let i = 0; i < 3; i++) { collect?.(); await sleep(50) }
     const m = process.memoryUsage()
     return { rssKb: Math.round(m.rss / 1024), heapUsedKb: Math.round(m.heapUsed / 1024), externalKb: Math.round(m.external / 1024) }
+  },
+
+  async telemetrySchema ({ on }) {
+    if (app === undefined) throw new Error('start first')
+    const present = (await app.payloadSchemas.list()).some(x => x.schemaName === 'bench-telemetry')
+    if (on === true && !present) await app.payloadSchemas.put({ actor: 'bench' }, 'bench-telemetry', { topicFilter: 'building/+/floor/+/+/+', schema: TELEMETRY_SCHEMA })
+    if (on === false && present) await app.payloadSchemas.delete({ actor: 'bench' }, 'bench-telemetry')
+    return { validations: app.payloadSchemas.registry.stats.validations }
   },
 
   async revoke ({ certificateIds, gapMs }) {
