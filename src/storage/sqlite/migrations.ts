@@ -199,8 +199,8 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO iam_user_roles (user_name, role_name) SELECT name, 'admin' FROM iam_users;
   `,
   // 6: every device connection reads its attachments, policies and groups by principal or thing; these indexes
-  // return them in name order without a temporary sort (the exclusive-thing-first pick still sorts the
-  // principal's few attachments).
+  // return them in name order without a temporary sort (the exclusive-thing-first pick uses two lookups on the
+  // first one: SqliteRegistryStore.getPrincipalThing).
   `
   DROP INDEX thing_principals_principal;
   CREATE INDEX thing_principals_principal ON thing_principals(principal, thing_name);

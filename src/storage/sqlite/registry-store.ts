@@ -316,8 +316,12 @@ export class SqliteRegistryStore implements RegistryStore {
   }
 
   async getPrincipalThing (principal: string): Promise<{ thing: Thing, type: ThingPrincipalType } | undefined> {
+    // The exclusive thing, else the first by name, picked by two index lookups on (principal, thing_name) rather
+    // than by ORDER BY over the principal's rows, which needed a temporary B-tree on every device connection.
     const r = this.#db.get(`SELECT t.*, p.type AS principal_type FROM thing_principals p JOIN things t ON t.name = p.thing_name
-      WHERE p.principal = ? ORDER BY p.type = 'EXCLUSIVE_THING' DESC, p.thing_name LIMIT 1`, principal)
+      WHERE p.principal = ?1 AND p.thing_name = COALESCE(
+        (SELECT thing_name FROM thing_principals WHERE principal = ?1 AND type = 'EXCLUSIVE_THING' LIMIT 1),
+        (SELECT thing_name FROM thing_principals WHERE principal = ?1 ORDER BY thing_name LIMIT 1))`, principal)
     return r === undefined ? undefined : { thing: thingRow(r), type: str(r.principal_type) as ThingPrincipalType }
   }
 
