@@ -5,13 +5,19 @@
  * is literal: its `*` and `?` match only themselves.
  */
 
+/** Written by {@link flat} so that the conversion it uses for its side effect is never optimized away. */
+let flatSink = 0
+
 /**
- * A flat copy of a string. Concatenations are ropes in V8, and comparing against a rope character by character on
+ * The string, flattened. Concatenations are ropes in V8, and comparing against a rope character by character on
  * every decision costs several times more than against a flat string; precomputed pattern strings are flattened
- * once at compile time.
+ * once at compile time. Converting a string to a number makes V8 flatten it in place (the rope then holds one
+ * flat string): about 0.15 µs for an 80-character ARN, against 1.5–2 µs for copying it through split and join,
+ * which ran a dozen times or more for every device session compiled.
  */
 export function flat (s: string): string {
-  return s.split('').join('')
+  if (Number.isNaN(Number(s))) flatSink++
+  return s
 }
 
 /** A run of pattern text; when `wild` is true, `*` and `?` in it are wildcards. */
