@@ -258,14 +258,18 @@ async function interleavedRounds (brokers: readonly Broker[], results: readonly 
   return figures
 }
 
+/** Rounds (a phase without and one with the schema each) of the fleet-workload schema cost. */
+const SCHEMA_ROUNDS = QUICK ? 2 : 5
+
 /** The payload-schema cost on the fleet workload: one phase's figures. */
 interface SchemaPhase { readonly withSchema: boolean, readonly cpuUsPerMsg: number, readonly msgPerSec: number, readonly received: number, readonly validated: number }
 
 /**
  * Issue #6 on this bench's own workload: the QoS 1 fan-in of 500 devices with the 1 KB JSON telemetry document,
  * in phases without and with a payload schema on their topics (put and deleted through the platform's
- * PayloadSchemaService), alternating, `ROUNDS` rounds (at least 2). The count of validations proves the schema was
- * on the path in every "with" phase and off in every "without" one.
+ * PayloadSchemaService), alternating, {@link SCHEMA_ROUNDS} rounds: validation is a few µs of a message that costs tens,
+ * so the phases' spread (±5–10 % on this machine) needs several pairs. The count of validations proves the schema
+ * was on the path in every "with" phase and off in every "without" one.
  */
 async function schemaFanIn (b: Broker, res: Results, lg: RpcClient<LoadgenApi>): Promise<SchemaPhase[]> {
   const setSchema = b.telemetrySchema
@@ -276,7 +280,7 @@ async function schemaFanIn (b: Broker, res: Results, lg: RpcClient<LoadgenApi>):
     try {
       if (open.subscribed[0] !== 1 || open.connected < SIZES.pubs) throw new Error(`fan-in: ${open.connected}/${SIZES.pubs} publishers, subscriber granted ${JSON.stringify(open.subscribed)}`)
       await lg.call('fanIn', { qos: 1, durationMs: 500, maxMessages: FANIN_MAX_MESSAGES, window: FANIN_WINDOW }, 30_000)
-      for (let round = 0; round < Math.max(2, ROUNDS); round++) {
+      for (let round = 0; round < SCHEMA_ROUNDS; round++) {
         for (const withSchema of round % 2 === 0 ? [false, true] : [true, false]) {
           await setSchema(withSchema)
           await lg.call('fanIn', { qos: 1, durationMs: 300, maxMessages: FANIN_MAX_MESSAGES, window: FANIN_WINDOW }, 30_000)
