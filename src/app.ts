@@ -225,7 +225,7 @@ export async function createGatewayServer (app: App, opts: { housekeepingInterva
   const gateway = new Gateway({
     tls: { cert: creds.certChainPem, key: creds.keyPem, ca: await app.certificates.activeCaPems() },
     authenticator, authorizers, audit: sink, sessionStore: store, retainedStore: store,
-    clock: app.clock, housekeepingIntervalMs: opts.housekeepingIntervalMs,
+    clock: app.clock, housekeepingIntervalMs: opts.housekeepingIntervalMs, limits: app.config.mqtt.limits,
     onError: (err) => app.logger.error({ err }, 'gateway error'),
     payloadValidator: payloadSchemaValidator(app.payloadSchemas),
     // Every device reads the command verification keys (JWKS), retained on a reserved topic, whatever its policy.

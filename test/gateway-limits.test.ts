@@ -8,7 +8,10 @@ import assert from 'node:assert/strict'
 import type { IConnackPacket, IDisconnectPacket, IPubackPacket, IPublishPacket, ISubackPacket } from 'mqtt-packet'
 import { ManualClock } from '../src/core/index.ts'
 import { DEFAULT_LIMITS } from '../src/gateway/index.ts'
-import { cleanupPki, createPki, Inbox, startGateway, waitUntil } from './gateway-helpers.ts'
+import { loadConfig } from '../src/config/index.ts'
+import { barrier, cleanupPki, createPki, Inbox, startGateway, waitUntil } from './gateway-helpers.ts'
+import { connectDevice, observer } from './helpers/devices.ts'
+import { startPlatform } from './helpers/platform.ts'
 import type { RawClient, TestGateway, TestPki } from './gateway-helpers.ts'
 
 let pki: TestPki
@@ -253,5 +256,38 @@ describe('slowloris and slow consumers', () => {
     await inbox.waitFor('bulk', 'last', 10_000)
     assert.ok(h.gw.metrics.messagesDropped > 0, 'the stuck subscriber lost QoS 0 messages instead of buffering 20 MB')
     assert.ok(stuck.socket.writableLength < 1024)
+  })
+})
+
+describe('operator configuration (mqtt.limits / THINGWARD_MQTT_LIMITS)', () => {
+  test('the configuration knows exactly the gateway\'s limits, and accepts each default', () => {
+    const known = (() => {
+      try { loadConfig({}, { mqtt: { limits: { notALimit: 1 } } }) } catch (err) {
+        const m = /known: ([^)]*)\)/.exec(err instanceof Error ? err.message : '')
+        if (m !== null) return m[1].split(', ').sort()
+      }
+      return []
+    })()
+    assert.deepEqual(known, Object.keys(DEFAULT_LIMITS).sort())
+    for (const [key, value] of Object.entries(DEFAULT_LIMITS)) {
+      assert.equal((loadConfig({}, { mqtt: { limits: { [key]: value } } }).mqtt.limits as Record<string, unknown>)[key], value, key)
+    }
+  })
+
+  test('a configured payload limit is what the running gateway enforces: larger payloads are refused (0x95) and delivered to nobody', async (t) => {
+    const p = await startPlatform(t, { gateway: true, env: { THINGWARD_MQTT_LIMITS: JSON.stringify({ maxPayloadBytes: 1024 }) } })
+    assert.equal(p.gateway?.limits.maxPayloadBytes, 1024)
+    assert.equal(p.gateway?.limits.publishesPerSecond, DEFAULT_LIMITS.publishesPerSecond, 'the others keep their defaults')
+    const obs = await observer(p, t)
+    const d = await p.device('temperature-sensor', 'temp-1')
+    const c = await connectDevice(p, d, t)
+    const topic = 'building/1/floor/1/temperature/temp-1'
+    await c.publishAsync(topic, 'x'.repeat(1024), { qos: 1 })
+    assert.equal((await obs.inbox.waitFor(topic)).payload.length, 1024)
+    const disconnected = new Promise<number | undefined>(resolve => c.on('disconnect', pk => resolve(pk.reasonCode)))
+    c.publish(topic, 'y'.repeat(1025), { qos: 1 })
+    assert.equal(await disconnected, 0x95)
+    await barrier(obs.client, obs.inbox)
+    assert.deepEqual(obs.inbox.on(topic).map(m => m.payload.length), [1024])
   })
 })

@@ -7,7 +7,7 @@ export interface Config {
   readonly region: string
   readonly accountId: string
   readonly http: { readonly host: string, readonly port: number, readonly tls: boolean, readonly bodyLimitBytes: number }
-  readonly mqtt: { readonly host: string, readonly port: number }
+  readonly mqtt: { readonly host: string, readonly port: number, readonly limits: MqttLimits }
   /** The devices' HTTPS data endpoint (mutual TLS, on the MQTT host); off unless a port is set. */
   readonly deviceHttps: { readonly port: number | undefined }
   /** A user-supplied server certificate chain and key (PEM files) instead of one from our CA. */
@@ -19,6 +19,108 @@ export interface Config {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   /** Value of THINGWARD_MASTER_KEY, if set. Never logged. */
   readonly masterKey: string | undefined
+}
+
+type Overflow = 'drop' | 'disconnect'
+
+/**
+ * Gateway limits an operator sets (`mqtt.limits` in the config file, or `THINGWARD_MQTT_LIMITS` as a JSON object,
+ * whose keys win); every limit not given keeps AWS IoT Core's default (src/gateway/limits.ts, where each is
+ * described). The gateway takes this object as is: the names and types are the gateway's own.
+ */
+export interface MqttLimits {
+  readonly maxPacketBytes?: number
+  readonly maxPayloadBytes?: number
+  readonly maxTopicBytes?: number
+  readonly maxTopicSlashes?: number
+  readonly maxReservedTopicBytes?: number
+  readonly maxClientIdBytes?: number
+  readonly maxSubscriptionsPerSession?: number
+  readonly maxFiltersPerSubscribe?: number
+  readonly publishesPerSecond?: number
+  readonly publishBytesPerSecond?: number
+  readonly rateLimitPolicy?: Overflow
+  readonly connectAttemptsPerClientIdPerSecond?: number
+  readonly connectTimeoutMs?: number
+  readonly tlsHandshakeTimeoutMs?: number
+  readonly keepAliveMinSec?: number
+  readonly keepAliveMaxSec?: number
+  readonly maxInflightOutbound?: number
+  readonly receiveMaximum?: number
+  readonly maxQueuedMessages?: number
+  readonly maxSocketBufferBytes?: number
+  readonly slowSubscriberPolicy?: Overflow
+  readonly topicAliasMaximum?: number
+  readonly persistentSessionExpirySec?: number
+  readonly maxSessionExpirySec?: number
+  readonly maxRetainedMessages?: number
+}
+
+/** Integer limits and their allowed ranges; the ceilings are the protocol's own where it has one (MQTT 5 §1.5). */
+const INTEGER_LIMITS: Readonly<Record<Exclude<keyof MqttLimits, 'rateLimitPolicy' | 'slowSubscriberPolicy'>, readonly [number, number]>> = {
+  maxPacketBytes: [1024, 268_435_455], // the largest Remaining Length a fixed header can carry
+  maxPayloadBytes: [1, 268_435_455],
+  maxTopicBytes: [1, 65_535], // a UTF-8 string's 16-bit length prefix
+  maxTopicSlashes: [0, 65_535],
+  maxReservedTopicBytes: [1, 65_535],
+  maxClientIdBytes: [23, 65_535], // [MQTT-3.1.3-5] servers must accept 23 bytes
+  maxSubscriptionsPerSession: [1, 1_000_000],
+  maxFiltersPerSubscribe: [1, 65_535],
+  publishesPerSecond: [1, 1_000_000_000],
+  publishBytesPerSecond: [1, 1_000_000_000_000],
+  connectAttemptsPerClientIdPerSecond: [1, 1_000_000],
+  connectTimeoutMs: [100, 600_000],
+  tlsHandshakeTimeoutMs: [100, 600_000],
+  keepAliveMinSec: [0, 65_535],
+  keepAliveMaxSec: [1, 65_535], // the Keep Alive field is two bytes
+  maxInflightOutbound: [1, 65_535],
+  receiveMaximum: [1, 65_535],
+  maxQueuedMessages: [0, 100_000_000],
+  maxSocketBufferBytes: [1024, 1_073_741_824],
+  topicAliasMaximum: [0, 65_535],
+  persistentSessionExpirySec: [0, 4_294_967_295], // the Session Expiry Interval is four bytes
+  maxSessionExpirySec: [0, 4_294_967_295],
+  maxRetainedMessages: [0, 100_000_000],
+}
+const POLICY_LIMITS = ['rateLimitPolicy', 'slowSubscriberPolicy'] as const
+/** The gateway's default packet-size headroom above the payload limit: fixed header, topic, properties. */
+const PACKET_HEADROOM_BYTES = 2048
+
+function mqttLimits (p: Problems, env: string | undefined, fileValue: unknown): MqttLimits {
+  const name = 'THINGWARD_MQTT_LIMITS / mqtt.limits'
+  const sources: unknown[] = []
+  if (fileValue !== undefined) sources.push(fileValue)
+  if (env !== undefined) {
+    try { sources.push(JSON.parse(env)) } catch { p.add('THINGWARD_MQTT_LIMITS', 'must be a JSON object'); return {} }
+  }
+  const out: Record<string, number | Overflow> = {}
+  for (const src of sources) {
+    if (!isRecord(src)) { p.add(name, 'must be an object of limit names and values'); continue }
+    for (const [key, v] of Object.entries(src)) {
+      const setting = `${name}.${key}`
+      if ((POLICY_LIMITS as readonly string[]).includes(key)) {
+        if (v === 'drop' || v === 'disconnect') out[key] = v
+        else p.add(setting, 'must be drop or disconnect')
+        continue
+      }
+      const range = Object.hasOwn(INTEGER_LIMITS, key) ? INTEGER_LIMITS[key as keyof typeof INTEGER_LIMITS] : undefined
+      if (range === undefined) { p.add(setting, `is not a gateway limit (known: ${[...Object.keys(INTEGER_LIMITS), ...POLICY_LIMITS].join(', ')})`); continue }
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < range[0] || v > range[1]) { p.add(setting, `must be an integer from ${range[0]} to ${range[1]}`); continue }
+      out[key] = v
+    }
+  }
+  const limits = out as MqttLimits
+  // A larger payload limit alone would still be cut by the default packet limit: the packet limit follows it.
+  if (limits.maxPayloadBytes !== undefined && limits.maxPacketBytes === undefined) {
+    out.maxPacketBytes = Math.min(INTEGER_LIMITS.maxPacketBytes[1], limits.maxPayloadBytes + PACKET_HEADROOM_BYTES)
+  }
+  if (limits.maxPayloadBytes !== undefined && limits.maxPacketBytes !== undefined && limits.maxPacketBytes < limits.maxPayloadBytes) {
+    p.add(`${name}.maxPacketBytes`, 'must be at least maxPayloadBytes')
+  }
+  if (limits.keepAliveMinSec !== undefined && limits.keepAliveMaxSec !== undefined && limits.keepAliveMinSec > limits.keepAliveMaxSec) {
+    p.add(`${name}.keepAliveMinSec`, 'must not exceed keepAliveMaxSec')
+  }
+  return out as MqttLimits
 }
 
 /** Collects every problem so the user sees them all at once, each naming the setting. */
@@ -81,6 +183,7 @@ export function loadConfig (env: Readonly<Record<string, string | undefined>>, f
   if (!Number.isInteger(bodyLimit) || bodyLimit < 1024 || bodyLimit > 64 * 1_048_576) p.add('THINGWARD_HTTP_BODY_LIMIT_BYTES / http.bodyLimitBytes', 'must be an integer from 1024 to 67108864')
   const mqttHost = text(p, 'THINGWARD_MQTT_HOST / mqtt.host', pick('THINGWARD_MQTT_HOST', 'mqtt.host'), '127.0.0.1')
   const mqttPort = port(p, 'THINGWARD_MQTT_PORT / mqtt.port', pick('THINGWARD_MQTT_PORT', 'mqtt.port'), 8883)
+  const mqttLimitSet = mqttLimits(p, env.THINGWARD_MQTT_LIMITS, get(file, 'mqtt.limits'))
   const devicePortRaw = pick('THINGWARD_DEVICE_HTTPS_PORT', 'deviceHttps.port')
   const devicePort = devicePortRaw === undefined ? undefined : port(p, 'THINGWARD_DEVICE_HTTPS_PORT / deviceHttps.port', devicePortRaw, 0)
   const minVersionRaw = pick('THINGWARD_TLS_MIN_VERSION', 'tls.minVersion')
@@ -117,7 +220,7 @@ export function loadConfig (env: Readonly<Record<string, string | undefined>>, f
     region,
     accountId,
     http: { host: httpHost, port: httpPort, tls: httpTls, bodyLimitBytes: bodyLimit },
-    mqtt: { host: mqttHost, port: mqttPort },
+    mqtt: { host: mqttHost, port: mqttPort, limits: mqttLimitSet },
     deviceHttps: { port: devicePort },
     tls: { minVersion, certFile, keyFile },
     publicHostnames,
