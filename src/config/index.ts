@@ -23,41 +23,8 @@ export interface Config {
 
 type Overflow = 'drop' | 'disconnect'
 
-/**
- * Gateway limits an operator sets (`mqtt.limits` in the config file, or `THINGWARD_MQTT_LIMITS` as a JSON object,
- * whose keys win); every limit not given keeps AWS IoT Core's default (src/gateway/limits.ts, where each is
- * described). The gateway takes this object as is: the names and types are the gateway's own.
- */
-export interface MqttLimits {
-  readonly maxPacketBytes?: number
-  readonly maxPayloadBytes?: number
-  readonly maxTopicBytes?: number
-  readonly maxTopicSlashes?: number
-  readonly maxReservedTopicBytes?: number
-  readonly maxClientIdBytes?: number
-  readonly maxSubscriptionsPerSession?: number
-  readonly maxFiltersPerSubscribe?: number
-  readonly publishesPerSecond?: number
-  readonly publishBytesPerSecond?: number
-  readonly rateLimitPolicy?: Overflow
-  readonly connectAttemptsPerClientIdPerSecond?: number
-  readonly connectTimeoutMs?: number
-  readonly tlsHandshakeTimeoutMs?: number
-  readonly keepAliveMinSec?: number
-  readonly keepAliveMaxSec?: number
-  readonly maxInflightOutbound?: number
-  readonly receiveMaximum?: number
-  readonly maxQueuedMessages?: number
-  readonly maxSocketBufferBytes?: number
-  readonly slowSubscriberPolicy?: Overflow
-  readonly topicAliasMaximum?: number
-  readonly persistentSessionExpirySec?: number
-  readonly maxSessionExpirySec?: number
-  readonly maxRetainedMessages?: number
-}
-
 /** Integer limits and their allowed ranges; the ceilings are the protocol's own where it has one (MQTT 5 §1.5). */
-const INTEGER_LIMITS: Readonly<Record<Exclude<keyof MqttLimits, 'rateLimitPolicy' | 'slowSubscriberPolicy'>, readonly [number, number]>> = {
+const INTEGER_LIMITS = {
   maxPacketBytes: [1024, 268_435_455], // the largest Remaining Length a fixed header can carry
   maxPayloadBytes: [1, 268_435_455],
   maxTopicBytes: [1, 65_535], // a UTF-8 string's 16-bit length prefix
@@ -81,8 +48,17 @@ const INTEGER_LIMITS: Readonly<Record<Exclude<keyof MqttLimits, 'rateLimitPolicy
   persistentSessionExpirySec: [0, 4_294_967_295], // the Session Expiry Interval is four bytes
   maxSessionExpirySec: [0, 4_294_967_295],
   maxRetainedMessages: [0, 100_000_000],
-}
+} as const satisfies Record<string, readonly [number, number]>
+/** Limits that say what happens on overflow. */
 const POLICY_LIMITS = ['rateLimitPolicy', 'slowSubscriberPolicy'] as const
+
+/**
+ * Gateway limits an operator sets (`mqtt.limits` in the config file, or `THINGWARD_MQTT_LIMITS` as a JSON object,
+ * whose keys win); every limit not given keeps AWS IoT Core's default (src/gateway/limits.ts, where each is
+ * described). The names are the gateway's own (a test holds the two lists equal), so the gateway takes this
+ * object as is.
+ */
+export type MqttLimits = { readonly [K in keyof typeof INTEGER_LIMITS]?: number } & { readonly [K in typeof POLICY_LIMITS[number]]?: Overflow }
 /** The gateway's default packet-size headroom above the payload limit: fixed header, topic, properties. */
 const PACKET_HEADROOM_BYTES = 2048
 
