@@ -158,6 +158,39 @@ async function measure<T> (b: Broker, fn: () => Promise<T>, settleMs = 300): Pro
   return { r, brokerCpuMs: c1.userMs + c1.sysMs - c0.userMs - c0.sysMs, brokerSysMs: c1.sysMs - c0.sysMs }
 }
 
+/** The three measured connect phases, on the same devices each time (part 1 and every interleaved round). */
+const CONNECT_PHASES = {
+  seq: (lg: RpcClient<LoadgenApi>, port: number) => lg.call('connectSequential', { port, from: 0, count: SIZES.seq, timeLimitMs: 120_000 }, 180_000),
+  par: (lg: RpcClient<LoadgenApi>, port: number) => lg.call('connectParallel', { port, from: SIZES.seq, count: SIZES.par, batch: SIZES.batch, timeLimitMs: 120_000 }, 180_000),
+  parX25519: (lg: RpcClient<LoadgenApi>, port: number) =>
+    lg.call('connectParallel', { port, from: SIZES.seq + SIZES.par, count: SIZES.par, batch: SIZES.batch, timeLimitMs: 120_000, x25519Only: true }, 180_000),
+} as const
+
+/** The closed-loop fan-in (loadgen's `fanIn`) at `qos` for `ms`. */
+const runFanIn = (lg: RpcClient<LoadgenApi>, qos: 0 | 1, ms: number): Promise<FanInResult> =>
+  lg.call('fanIn', { qos, durationMs: ms, maxMessages: FANIN_MAX_MESSAGES, window: FANIN_WINDOW }, ms + 30_000)
+
+/**
+ * Opens the fan-in (the last {@link SIZES}.pubs devices publishing to their own topics, the observer subscribed
+ * to building/#), warms it up with `warmMs` of QoS 1 (JIT, buffers; not measured), runs `fn` and closes it.
+ * `json`: the publishers send the 1 KB telemetry document instead of 32 binary bytes.
+ */
+async function withFanIn<T> (lg: RpcClient<LoadgenApi>, port: number, opts: { json: boolean, warmMs: number }, fn: (open: ConnectResult) => Promise<T>): Promise<T> {
+  const open = await lg.call('openFanIn', { port, from: DEVICES - SIZES.pubs, count: SIZES.pubs, concurrency: 50, timeLimitMs: 120_000, json: opts.json }, 180_000)
+  try {
+    if (open.subscribed[0] !== 1) throw new Error(`subscriber's building/# granted ${JSON.stringify(open.subscribed)}`)
+    await runFanIn(lg, 1, opts.warmMs)
+    return await fn(open)
+  } finally {
+    await lg.call('closeFanIn', {}, 30_000)
+  }
+}
+
+/** Refuses a figure measured with publishers missing. */
+function allPublishers (open: ConnectResult): void {
+  if (open.connected < SIZES.pubs) throw new Error(`fan-in: ${open.connected}/${SIZES.pubs} publishers connected ${JSON.stringify(open.failures)}`)
+}
+
 /** Runs `fn` as one named step of `res`'s broker: logged, and a failure is recorded instead of thrown. */
 async function step (res: Results, what: string, fn: () => Promise<void>): Promise<void> {
   note(`${res.name}: ${what} (load ${load()})`)
@@ -181,27 +214,22 @@ async function workload (b: Broker, lg: RpcClient<LoadgenApi>): Promise<Results>
     })
   })
   await step(res, `sequential connects ×${SIZES.seq}`, async () => {
-    res.seq = await measure(b, () => prof('connect-sequential', () => lg.call('connectSequential', { port, from: 0, count: SIZES.seq, timeLimitMs: 120_000 }, 180_000)))
+    res.seq = await measure(b, () => prof('connect-sequential', () => CONNECT_PHASES.seq(lg, port)))
     res.tls = res.seq.r.tls
   })
   await step(res, `parallel connects ×${SIZES.par}`, async () => {
-    res.par = await measure(b, () => prof('connect', () => lg.call('connectParallel', { port, from: SIZES.seq, count: SIZES.par, batch: SIZES.batch, timeLimitMs: 120_000 }, 180_000)))
+    res.par = await measure(b, () => prof('connect', () => CONNECT_PHASES.par(lg, port)))
   })
   await step(res, `parallel connects ×${SIZES.par}, X25519 only`, async () => {
-    res.parX25519 = await measure(b, () => lg.call('connectParallel', { port, from: SIZES.seq + SIZES.par, count: SIZES.par, batch: SIZES.batch, timeLimitMs: 120_000, x25519Only: true }, 180_000))
+    res.parX25519 = await measure(b, () => CONNECT_PHASES.parX25519(lg, port))
   })
-  await step(res, 'fan-in', async () => {
-    const pubsFrom = DEVICES - SIZES.pubs
-    const open = await lg.call('openFanIn', { port, from: pubsFrom, count: SIZES.pubs, concurrency: 50, timeLimitMs: 120_000 }, 180_000)
+  await step(res, 'fan-in', () => withFanIn(lg, port, { json: false, warmMs: 1000 }, async (open) => {
+    // Part 1 reports what it measured with the publishers it got; the rounds refuse a short fan-in.
     if (open.connected < SIZES.pubs) res.errors.push(`fan-in: ${open.connected}/${SIZES.pubs} publishers connected ${JSON.stringify(open.failures)}`)
-    if (open.subscribed[0] !== 1) throw new Error(`subscriber's building/# granted ${JSON.stringify(open.subscribed)}`)
-    // Warm-up (JIT, buffers), not measured.
-    await lg.call('fanIn', { qos: 1, durationMs: 1000, maxMessages: FANIN_MAX_MESSAGES, window: FANIN_WINDOW }, 30_000)
-    res.fanIn1 = await measure(b, () => prof('fanin-qos1', () => lg.call('fanIn', { qos: 1, durationMs: SIZES.fanInMs, maxMessages: FANIN_MAX_MESSAGES, window: FANIN_WINDOW }, SIZES.fanInMs + 30_000)), 0)
-    res.fanIn0 = await measure(b, () => lg.call('fanIn', { qos: 0, durationMs: SIZES.fanInMs, maxMessages: FANIN_MAX_MESSAGES, window: FANIN_WINDOW }, SIZES.fanInMs + 30_000), 0)
+    res.fanIn1 = await measure(b, () => prof('fanin-qos1', () => runFanIn(lg, 1, SIZES.fanInMs)), 0)
+    res.fanIn0 = await measure(b, () => runFanIn(lg, 0, SIZES.fanInMs), 0)
     res.latency = await lg.call('latency', { qos: 1, ratePerSec: SIZES.rate, durationMs: SIZES.latencyMs }, SIZES.latencyMs + 30_000)
-    await lg.call('closeFanIn', {}, 30_000)
-  })
+  }))
   return res
 }
 
@@ -238,20 +266,11 @@ async function interleavedRounds (brokers: readonly Broker[], results: readonly 
       const port = b.port
       await step(res, `interleaved round ${round + 1}/${ROUNDS}`, async () => {
         await sleep(1200) // AWS-style 1 connect/s per client id: the same devices connected in the previous round
-        f.seq.push(perConn(await measure(b, () => lg.call('connectSequential', { port, from: 0, count: SIZES.seq, timeLimitMs: 120_000 }, 180_000))))
-        f.par.push(perConn(await measure(b, () => lg.call('connectParallel', { port, from: SIZES.seq, count: SIZES.par, batch: SIZES.batch, timeLimitMs: 120_000 }, 180_000))))
-        f.parX25519.push(perConn(await measure(b, () => lg.call('connectParallel', { port, from: SIZES.seq + SIZES.par, count: SIZES.par, batch: SIZES.batch, timeLimitMs: 120_000, x25519Only: true }, 180_000))))
-        const open = await lg.call('openFanIn', { port, from: DEVICES - SIZES.pubs, count: SIZES.pubs, concurrency: 50, timeLimitMs: 120_000 }, 180_000)
-        try {
-          if (open.subscribed[0] !== 1 || open.connected < SIZES.pubs) throw new Error(`fan-in: ${open.connected}/${SIZES.pubs} publishers, subscriber granted ${JSON.stringify(open.subscribed)}`)
-          await lg.call('fanIn', { qos: 1, durationMs: 500, maxMessages: FANIN_MAX_MESSAGES, window: FANIN_WINDOW }, 30_000)
-          for (const qos of [1, 0] as const) {
-            const m = await measure(b, () => lg.call('fanIn', { qos, durationMs: SIZES.roundFanInMs, maxMessages: FANIN_MAX_MESSAGES, window: FANIN_WINDOW }, SIZES.roundFanInMs + 30_000), 0)
-            ;(qos === 1 ? f.fanIn1 : f.fanIn0).push(perMsg(m))
-          }
-        } finally {
-          await lg.call('closeFanIn', {}, 30_000)
-        }
+        for (const k of ['seq', 'par', 'parX25519'] as const) f[k].push(perConn(await measure(b, () => CONNECT_PHASES[k](lg, port))))
+        await withFanIn(lg, port, { json: false, warmMs: 500 }, async (open) => {
+          allPublishers(open)
+          for (const qos of [1, 0] as const) (qos === 1 ? f.fanIn1 : f.fanIn0).push(perMsg(await measure(b, () => runFanIn(lg, qos, SIZES.roundFanInMs), 0)))
+        })
       })
     }
   }
@@ -276,23 +295,22 @@ async function schemaFanIn (b: Broker, res: Results, lg: RpcClient<LoadgenApi>):
   if (setSchema === undefined) return []
   const phases: SchemaPhase[] = []
   await step(res, 'payload-schema cost on the fan-in (1 KB JSON, QoS 1)', async () => {
-    const open = await lg.call('openFanIn', { port: b.port, from: DEVICES - SIZES.pubs, count: SIZES.pubs, concurrency: 50, timeLimitMs: 120_000, json: true }, 180_000)
     try {
-      if (open.subscribed[0] !== 1 || open.connected < SIZES.pubs) throw new Error(`fan-in: ${open.connected}/${SIZES.pubs} publishers, subscriber granted ${JSON.stringify(open.subscribed)}`)
-      await lg.call('fanIn', { qos: 1, durationMs: 500, maxMessages: FANIN_MAX_MESSAGES, window: FANIN_WINDOW }, 30_000)
-      for (let round = 0; round < SCHEMA_ROUNDS; round++) {
-        for (const withSchema of round % 2 === 0 ? [false, true] : [true, false]) {
-          await setSchema(withSchema)
-          await lg.call('fanIn', { qos: 1, durationMs: 300, maxMessages: FANIN_MAX_MESSAGES, window: FANIN_WINDOW }, 30_000)
-          const v0 = (await setSchema()).validations
-          const m = await measure(b, () => lg.call('fanIn', { qos: 1, durationMs: SIZES.roundFanInMs, maxMessages: FANIN_MAX_MESSAGES, window: FANIN_WINDOW }, SIZES.roundFanInMs + 30_000), 0)
-          const v1 = (await setSchema()).validations
-          phases.push({ withSchema, cpuUsPerMsg: perMsg(m), msgPerSec: m.r.received / (m.r.elapsedMs / 1000), received: m.r.received, validated: v1 - v0 })
+      await withFanIn(lg, b.port, { json: true, warmMs: 500 }, async (open) => {
+        allPublishers(open)
+        for (let round = 0; round < SCHEMA_ROUNDS; round++) {
+          for (const withSchema of round % 2 === 0 ? [false, true] : [true, false]) {
+            await setSchema(withSchema)
+            await runFanIn(lg, 1, 300)
+            const v0 = (await setSchema()).validations
+            const m = await measure(b, () => runFanIn(lg, 1, SIZES.roundFanInMs), 0)
+            const v1 = (await setSchema()).validations
+            phases.push({ withSchema, cpuUsPerMsg: perMsg(m), msgPerSec: m.r.received / (m.r.elapsedMs / 1000), received: m.r.received, validated: v1 - v0 })
+          }
         }
-      }
+      })
     } finally {
       await setSchema(false)
-      await lg.call('closeFanIn', {}, 30_000)
     }
   })
   return phases
