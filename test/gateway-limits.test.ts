@@ -6,10 +6,10 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { IConnackPacket, IDisconnectPacket, IPubackPacket, IPublishPacket, ISubackPacket } from 'mqtt-packet'
-import { ManualClock } from '../src/core/index.ts'
-import { DEFAULT_LIMITS } from '../src/gateway/index.ts'
+import { AppError, ManualClock } from '../src/core/index.ts'
+import { DEFAULT_LIMITS, Gateway } from '../src/gateway/index.ts'
 import { loadConfig } from '../src/config/index.ts'
-import { barrier, cleanupPki, createPki, Inbox, startGateway, waitUntil } from './gateway-helpers.ts'
+import { barrier, cleanupPki, createPki, Inbox, PrefixPolicy, startGateway, waitUntil } from './gateway-helpers.ts'
 import { connectDevice, observer } from './helpers/devices.ts'
 import { startPlatform } from './helpers/platform.ts'
 import type { RawClient, TestGateway, TestPki } from './gateway-helpers.ts'
@@ -290,4 +290,14 @@ describe('operator configuration (mqtt.limits / THINGWARD_MQTT_LIMITS)', () => {
     await barrier(obs.client, obs.inbox)
     assert.deepEqual(obs.inbox.on(topic).map(m => m.payload.length), [1024])
   })
+})
+
+test('limits given in code are checked against each other, with the defaults filled in, and a payload limit carries the packet limit', () => {
+  assert.throws(() => new Gateway({ tls: { cert: pki.server.cert, key: pki.server.key, ca: [pki.caCert] }, authenticator: new PrefixPolicy(), authorizers: new PrefixPolicy(), limits: { keepAliveMinSec: 1500 } }),
+    (e: unknown) => e instanceof AppError && e.code === 'ERR_GATEWAY_LIMITS_INVALID' && /keepAliveMinSec must not exceed keepAliveMaxSec \(1200\)/.test(e.message))
+  assert.throws(() => loadConfig({}, { mqtt: { limits: { keepAliveMinSec: 1500 } } }), /mqtt\.limits\.keepAliveMinSec: must not exceed keepAliveMaxSec \(1200\)/)
+  // A packet limit alone may sit below the default payload limit: it then caps payloads as well.
+  assert.equal(loadConfig({}, { mqtt: { limits: { maxPacketBytes: 4096 } } }).mqtt.limits.maxPacketBytes, 4096)
+  const g = new Gateway({ tls: { cert: pki.server.cert, key: pki.server.key, ca: [pki.caCert] }, authenticator: new PrefixPolicy(), authorizers: new PrefixPolicy(), limits: { maxPayloadBytes: 256 * 1024 } })
+  assert.equal(g.limits.maxPacketBytes, 256 * 1024 + 2048)
 })

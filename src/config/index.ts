@@ -1,4 +1,5 @@
-import { AppError, deepFreeze, isRecord } from '../core/index.ts'
+import { AppError, deepFreeze, GATEWAY_LIMIT_RANGES, isRecord, OVERFLOW_LIMITS, resolveGatewayLimits } from '../core/index.ts'
+import type { GatewayLimits, OverflowPolicy } from '../core/index.ts'
 
 export interface Config {
   readonly dataDir: string
@@ -21,46 +22,12 @@ export interface Config {
   readonly masterKey: string | undefined
 }
 
-type Overflow = 'drop' | 'disconnect'
-
-/** Integer limits and their allowed ranges; the ceilings are the protocol's own where it has one (MQTT 5 §1.5). */
-const INTEGER_LIMITS = {
-  maxPacketBytes: [1024, 268_435_455], // the largest Remaining Length a fixed header can carry
-  maxPayloadBytes: [1, 268_435_455],
-  maxTopicBytes: [1, 65_535], // a UTF-8 string's 16-bit length prefix
-  maxTopicSlashes: [0, 65_535],
-  maxReservedTopicBytes: [1, 65_535],
-  maxClientIdBytes: [23, 65_535], // [MQTT-3.1.3-5] servers must accept 23 bytes
-  maxSubscriptionsPerSession: [1, 1_000_000],
-  maxFiltersPerSubscribe: [1, 65_535],
-  publishesPerSecond: [1, 1_000_000_000],
-  publishBytesPerSecond: [1, 1_000_000_000_000],
-  connectAttemptsPerClientIdPerSecond: [1, 1_000_000],
-  connectTimeoutMs: [100, 600_000],
-  tlsHandshakeTimeoutMs: [100, 600_000],
-  keepAliveMinSec: [0, 65_535],
-  keepAliveMaxSec: [1, 65_535], // the Keep Alive field is two bytes
-  maxInflightOutbound: [1, 65_535],
-  receiveMaximum: [1, 65_535],
-  maxQueuedMessages: [0, 100_000_000],
-  maxSocketBufferBytes: [1024, 1_073_741_824],
-  topicAliasMaximum: [0, 65_535],
-  persistentSessionExpirySec: [0, 4_294_967_295], // the Session Expiry Interval is four bytes
-  maxSessionExpirySec: [0, 4_294_967_295],
-  maxRetainedMessages: [0, 100_000_000],
-} as const satisfies Record<string, readonly [number, number]>
-/** Limits that say what happens on overflow. */
-const POLICY_LIMITS = ['rateLimitPolicy', 'slowSubscriberPolicy'] as const
-
 /**
  * Gateway limits an operator sets (`mqtt.limits` in the config file, or `THINGWARD_MQTT_LIMITS` as a JSON object,
- * whose keys win); every limit not given keeps AWS IoT Core's default (src/gateway/limits.ts, where each is
- * described). The names are the gateway's own (a test holds the two lists equal), so the gateway takes this
- * object as is.
+ * whose keys win); every limit not given keeps AWS IoT Core's default. Names, defaults and ranges are core's
+ * (core/gateway-limits.ts), so the gateway takes this object as is.
  */
-export type MqttLimits = { readonly [K in keyof typeof INTEGER_LIMITS]?: number } & { readonly [K in typeof POLICY_LIMITS[number]]?: Overflow }
-/** The gateway's default packet-size headroom above the payload limit: fixed header, topic, properties. */
-const PACKET_HEADROOM_BYTES = 2048
+export type MqttLimits = Partial<GatewayLimits>
 
 function mqttLimits (p: Problems, env: string | undefined, fileValue: unknown): MqttLimits {
   const name = 'THINGWARD_MQTT_LIMITS / mqtt.limits'
@@ -69,33 +36,28 @@ function mqttLimits (p: Problems, env: string | undefined, fileValue: unknown): 
   if (env !== undefined) {
     try { sources.push(JSON.parse(env)) } catch { p.add('THINGWARD_MQTT_LIMITS', 'must be a JSON object'); return {} }
   }
-  const out: Record<string, number | Overflow> = {}
+  const out: Record<string, number | OverflowPolicy> = {}
   for (const src of sources) {
     if (!isRecord(src)) { p.add(name, 'must be an object of limit names and values'); continue }
     for (const [key, v] of Object.entries(src)) {
       const setting = `${name}.${key}`
-      if ((POLICY_LIMITS as readonly string[]).includes(key)) {
+      if ((OVERFLOW_LIMITS as readonly string[]).includes(key)) {
         if (v === 'drop' || v === 'disconnect') out[key] = v
         else p.add(setting, 'must be drop or disconnect')
         continue
       }
-      const range = Object.hasOwn(INTEGER_LIMITS, key) ? INTEGER_LIMITS[key as keyof typeof INTEGER_LIMITS] : undefined
-      if (range === undefined) { p.add(setting, `is not a gateway limit (known: ${[...Object.keys(INTEGER_LIMITS), ...POLICY_LIMITS].join(', ')})`); continue }
+      const range = Object.hasOwn(GATEWAY_LIMIT_RANGES, key) ? GATEWAY_LIMIT_RANGES[key as keyof typeof GATEWAY_LIMIT_RANGES] : undefined
+      if (range === undefined) { p.add(setting, `is not a gateway limit (known: ${[...Object.keys(GATEWAY_LIMIT_RANGES), ...OVERFLOW_LIMITS].join(', ')})`); continue }
       if (typeof v !== 'number' || !Number.isInteger(v) || v < range[0] || v > range[1]) { p.add(setting, `must be an integer from ${range[0]} to ${range[1]}`); continue }
       out[key] = v
     }
   }
-  const limits = out as MqttLimits
-  // A larger payload limit alone would still be cut by the default packet limit: the packet limit follows it.
-  if (limits.maxPayloadBytes !== undefined && limits.maxPacketBytes === undefined) {
-    out.maxPacketBytes = Math.min(INTEGER_LIMITS.maxPacketBytes[1], limits.maxPayloadBytes + PACKET_HEADROOM_BYTES)
-  }
-  if (limits.maxPayloadBytes !== undefined && limits.maxPacketBytes !== undefined && limits.maxPacketBytes < limits.maxPayloadBytes) {
-    p.add(`${name}.maxPacketBytes`, 'must be at least maxPayloadBytes')
-  }
-  if (limits.keepAliveMinSec !== undefined && limits.keepAliveMaxSec !== undefined && limits.keepAliveMinSec > limits.keepAliveMaxSec) {
-    p.add(`${name}.keepAliveMinSec`, 'must not exceed keepAliveMaxSec')
-  }
+  const overrides = out as MqttLimits
+  // Checked against each other with the defaults filled in, as the gateway will run them.
+  const resolved = resolveGatewayLimits(overrides)
+  for (const x of resolved.problems) p.add(`${name}.${x.limit}`, x.rule)
+  // A payload limit given alone carries the packet limit it implies, so the configuration shows what will run.
+  if (overrides.maxPayloadBytes !== undefined) out.maxPacketBytes = resolved.limits.maxPacketBytes
   return out as MqttLimits
 }
 

@@ -7,7 +7,7 @@
 import { createServer } from 'node:tls'
 import type { Server, TLSSocket } from 'node:tls'
 import type { AddressInfo } from 'node:net'
-import { AppError, systemClock } from '../core/index.ts'
+import { AppError, resolveGatewayLimits, systemClock } from '../core/index.ts'
 import type { GatewayMetricsSnapshot } from '../core/index.ts'
 import type { Clock } from '../core/index.ts'
 import { Broker } from './broker.ts'
@@ -15,7 +15,6 @@ import type {
   CloseSessionOptions, GatewayMetrics, ReauthorizeResult, ReservedTopicHandler, ServerMessage,
 } from './broker.ts'
 import { Connection } from './connection.ts'
-import { DEFAULT_LIMITS } from './limits.ts'
 import type { GatewayLimits } from './limits.ts'
 import type {
   AuditSink, ConnectionAuthenticator, GrantedQoS, PayloadValidator, RetainedStore, SessionAuthorizerFactory, SessionStore,
@@ -121,7 +120,11 @@ export class Gateway {
     this.#opts = opts
     this.#tls = opts.tls
     this.#clock = opts.clock ?? systemClock
-    const limits: GatewayLimits = Object.freeze({ ...DEFAULT_LIMITS, ...opts.limits })
+    const resolved = resolveGatewayLimits(opts.limits ?? {})
+    if (resolved.problems.length > 0) {
+      throw new AppError('ERR_GATEWAY_LIMITS_INVALID', `invalid gateway limits: ${resolved.problems.map(x => `${x.limit} ${x.rule}`).join('; ')}`)
+    }
+    const limits: GatewayLimits = resolved.limits
     this.#broker = new Broker({
       limits,
       clock: this.#clock,

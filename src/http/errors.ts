@@ -44,6 +44,7 @@ export const HTTP_ERRORS: Record<ErrorCode, { status: number, type: string }> = 
   ERR_KMS_KEY_FILE_INSECURE: { status: 500, type: 'InternalFailureException' },
   ERR_GATEWAY_TOPIC_INVALID: { status: 400, type: 'InvalidRequestException' },
   ERR_GATEWAY_STATE: { status: 409, type: 'InvalidStateTransitionException' },
+  ERR_GATEWAY_LIMITS_INVALID: { status: 500, type: 'InternalFailureException' },
   ERR_AUDIT_OVERLOADED: { status: 503, type: 'ServiceUnavailableException' }, ERR_AUDIT_SINK_FAILED: { status: 502, type: 'InternalFailureException' },
   ERR_AUTH_TOKEN_EXPIRED: { status: 403, type: 'ExpiredTokenException' }, ERR_AUTH_INVALID_TOKEN: { status: 403, type: 'UnrecognizedClientException' }, ERR_AUTH_LOCKED_OUT: { status: 429, type: 'ThrottlingException' }, ERR_IAM_NO_SUCH_ENTITY: { status: 404, type: 'NoSuchEntityException' }, ERR_IAM_ENTITY_EXISTS: { status: 409, type: 'EntityAlreadyExistsException' }, ERR_IAM_LIMIT_EXCEEDED: { status: 409, type: 'LimitExceededException' }, ERR_IAM_DELETE_CONFLICT: { status: 409, type: 'DeleteConflictException' }, ERR_IAM_PASSWORD_POLICY: { status: 400, type: 'PasswordPolicyViolationException' }, ERR_IAM_INVALID_INPUT: { status: 400, type: 'InvalidInputException' }, ERR_IAM_UNMODIFIABLE: { status: 409, type: 'UnmodifiableEntityException' },
   // Data plane (issue #6): iot-data exception names, statuses from IoT DG `device-shadow-error-messages`.
