@@ -3,7 +3,7 @@
  * declared in core (src/core/gateway-events.ts) and the keyring's structurally, so the domain does not import the
  * adapters (DESIGN.md §4); `Gateway`'s `AuditSink` and `LocalKeyring`'s `onUse` accept these as they are.
  */
-import { GatewayAuditAction, GatewayAuditOutcome } from '../core/index.ts'
+import { certificateActor, GatewayAuditAction, GatewayAuditOutcome } from '../core/index.ts'
 import type { GatewayAuditEvent } from '../core/index.ts'
 import { AuditKind, AuditOutcome } from './chain.ts'
 import type { AuditEventInput } from './chain.ts'
@@ -25,7 +25,7 @@ const MESSAGE_ACTIONS = new Set<string>([GatewayAuditAction.Publish, GatewayAudi
 /** Maps a gateway event to an audit event (kind `connection` for connect/disconnect/session/protocol, else `authorization`). */
 export function gatewayEvent (e: GatewayAuditEvent): AuditEventInput {
   const fp = e.certificateFingerprint256
-  const actor = e.principalId ?? (fp !== undefined ? `cert/${fp.replaceAll(':', '').toLowerCase()}` : 'anonymous')
+  const actor = e.principalId ?? (fp !== undefined ? certificateActor(fp) : 'anonymous')
   // A close ends a session (the logoff happened; the cause is in `reason`); other closes are enforcement.
   const outcome = e.outcome === GatewayAuditOutcome.Allowed
     ? AuditOutcome.Success

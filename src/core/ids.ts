@@ -29,3 +29,9 @@ export function newSecretAccessKey (): string {
  * (upper-case hex pairs joined by `:`), as a TLS peer certificate gives it.
  */
 export const certificateIdFromFingerprint = (fingerprint256: string): string => fingerprint256.replace(/:/g, '').toLowerCase()
+
+/**
+ * The audit actor for a device known only by its TLS certificate (no principal yet): `cert/{id}`, as in the
+ * certificate's ARN, the same from the MQTT gateway and the HTTPS data plane so one search finds both.
+ */
+export const certificateActor = (fingerprint256: string): string => `cert/${certificateIdFromFingerprint(fingerprint256)}`

@@ -19,7 +19,7 @@ import type { Server as TlsServer, TLSSocket } from 'node:tls'
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { AuditEventInput } from '../../audit/index.ts'
-import { AppError, InvalidRequestError, TLS_CIPHERS, certificateIdFromFingerprint, iotArn, isRecord } from '../../core/index.ts'
+import { AppError, InvalidRequestError, TLS_CIPHERS, certificateActor, iotArn, isRecord } from '../../core/index.ts'
 import { headerValue } from '../../core/sigv4.ts'
 import type { ArnContext } from '../../core/index.ts'
 import { describeRejection, parseShadowRequestTopic, shadowArn } from '../../shadow/index.ts'
@@ -416,7 +416,7 @@ export async function buildDeviceDataPlane (opts: DeviceDataPlaneOptions): Promi
     // rejectUnauthorized already refused unverified chains; the registry lookup below is the real check.
     if (certificate === undefined || !socket.authorized) throw new AppError('ERR_DATA_PLANE_FORBIDDEN', 'a client certificate is required')
     const d = await opts.authorizer.authorize({ certificate, sourceIp: req.ip, permissions })
-    const actor = d.principalId ?? `certificate/${certificateIdFromFingerprint(certificate.fingerprint256)}`
+    const actor = d.principalId ?? certificateActor(certificate.fingerprint256)
     if (!d.allowed) {
       await opts.dataPlane.recordAudit({
         action: `iot.${operation}`, actor, outcome: 'denied', target: permissions[0]?.resource, sourceIp: req.ip, requestId: req.id,
