@@ -110,8 +110,8 @@ export interface BrokerDeps {
   /** Payload schemas: checked on every client PUBLISH after iot:Publish (see ports.ts PayloadValidator). */
   readonly payloadValidator?: PayloadValidator
   /**
-   * Server-published `$` topics every session may subscribe to (that exact filter) and receive whatever its
-   * authorizer says, such as the command verification keys. Devices still cannot publish there: a `$` topic takes
+   * Server-published `$` topics every session may subscribe to (that exact filter) and receive regardless of its
+   * policies (the authorizer is not asked), such as the command verification keys. Devices still cannot publish there: a `$` topic takes
    * device publishes only where a reserved-topic handler owns it.
    */
   readonly publicTopics?: readonly string[]
@@ -120,6 +120,8 @@ export interface BrokerDeps {
 
 const DENY_ALL: GatewayDecision = { allowed: false, reason: 'authorizer-error' }
 const PUBLIC_TOPIC: GatewayDecision = Object.freeze({ allowed: true, statement: 'public server topic' })
+/** A device PUBLISH to a `$` topic no in-gateway handler owns (MQTT 5 §4.7.2). */
+const RESERVED_TOPIC: GatewayDecision = Object.freeze({ allowed: false, reason: 'reserved-topic' })
 /** MQTT 3.1.1 CONNACK, connection accepted (§3.2): Session Present 0 or 1, return code 0x00. */
 const CONNACK_V4_ACCEPTED = Buffer.from([0x20, 0x02, 0x00, 0x00])
 const CONNACK_V4_RESUMED = Buffer.from([0x20, 0x02, 0x01, 0x00])
@@ -495,11 +497,7 @@ export class Broker {
     // are for server-specific purposes (MQTT 5 §4.7.2) and clients must not use them to talk to each other.
     const handler = topic.charCodeAt(0) === 0x24 ? this.#reservedHandler(topic) : undefined
     if (topic.charCodeAt(0) === 0x24 && handler === undefined) {
-      this.audit(conn, Action.Publish, Outcome.Denied, 'reserved-topic', topic, ReasonCode.TopicNameInvalid)
-      this.#deny('publish', { allowed: false, reason: 'reserved-topic' })
-      if (!v5) { conn.close(undefined); return false }
-      if (qos === 1) conn.puback(messageId, ReasonCode.TopicNameInvalid, ReasonString.TopicInvalid)
-      return true
+      return this.#refusePublish(conn, topic, qos, messageId, RESERVED_TOPIC, 'reserved-topic', ReasonCode.TopicNameInvalid, ReasonString.TopicInvalid)
     }
     const authorizer = session.authorizer
     const d = authorizer === undefined ? DENY_ALL : decidePublish(authorizer, topic, retain)

@@ -75,8 +75,8 @@ export interface GatewayOptions {
   /** Payload schemas, checked on every device PUBLISH after iot:Publish (see ports.ts `PayloadValidator`). */
   readonly payloadValidator?: PayloadValidator
   /**
-   * Server-published `$` topics every device may subscribe to (that exact filter) and receive whatever its
-   * policies say, e.g. the command verification keys; devices never publish there.
+   * Server-published `$` topics every device may subscribe to (that exact filter) and receive regardless of its
+   * policies (they are not asked), e.g. the command verification keys; devices never publish there.
    */
   readonly publicTopics?: readonly string[]
 }

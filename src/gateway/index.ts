@@ -11,7 +11,7 @@ export type { GatewayLimits, OverflowPolicy } from './limits.ts'
 export { ReasonCode, ConnackReturnCode } from './reason-codes.ts'
 export { MemoryRetainedStore, MemorySessionStore } from './memory-stores.ts'
 export * from './ports.ts'
-export { topicMatches, parseTopicFilter, checkTopicName } from './topics.ts'
+export { parseTopicFilter, checkTopicName } from './topics.ts'
 export {
   RegistryAuthenticator, PolicyAuthorizerFactory, certificateAttributes, compileDevicePolicies, toGatewayDecision,
 } from './device-auth.ts'

@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { RetainedIndex, SubscriptionTrie } from './topic-trie.ts'
 import type { SharedGroup } from './topic-trie.ts'
-import { topicMatches } from './topics.ts'
+import { topicMatches } from '../core/index.ts'
 
 interface Sub { readonly group: string | undefined, readonly name: string }
 

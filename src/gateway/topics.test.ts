@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { checkTopicName, parseTopicFilter, topicMatches } from './topics.ts'
+import { topicMatches } from '../core/index.ts'
+import { checkTopicName, parseTopicFilter } from './topics.ts'
 import type { TopicLimits } from './topics.ts'
 
 const AWS: TopicLimits = { maxTopicBytes: 256, maxTopicSlashes: 7, maxReservedTopicBytes: 1024, reservedPrefix: '$aws/' }

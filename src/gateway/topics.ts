@@ -99,6 +99,3 @@ export function parseTopicFilter (raw: string, limits?: TopicLimits): ParsedFilt
 export function hasWildcard (filter: string): boolean {
   return filter.includes('+') || filter.includes('#')
 }
-
-/** Filter matching is core's, shared with payload schemas and sensitive topics (the trie is the routing fast path). */
-export { topicMatches } from '../core/index.ts'
