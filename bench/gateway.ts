@@ -266,10 +266,13 @@ async function interleavedRounds (brokers: readonly Broker[], results: readonly 
       const port = b.port
       await step(res, `interleaved round ${round + 1}/${ROUNDS}`, async () => {
         await sleep(1200) // AWS-style 1 connect/s per client id: the same devices connected in the previous round
-        for (const k of ['seq', 'par', 'parX25519'] as const) f[k].push(perConn(await measure(b, () => CONNECT_PHASES[k](lg, port))))
+        // Indexed by round, so that a round that fails part-way leaves NaN (left out of the medians) and the
+        // same-round ratios still pair figures of one round.
+        for (const k of GOAL_METRICS) f[k][round] = Number.NaN
+        for (const k of ['seq', 'par', 'parX25519'] as const) f[k][round] = perConn(await measure(b, () => CONNECT_PHASES[k](lg, port)))
         await withFanIn(lg, port, { json: false, warmMs: 500 }, async (open) => {
           allPublishers(open)
-          for (const qos of [1, 0] as const) (qos === 1 ? f.fanIn1 : f.fanIn0).push(perMsg(await measure(b, () => runFanIn(lg, qos, SIZES.roundFanInMs), 0)))
+          for (const qos of [1, 0] as const) f[qos === 1 ? 'fanIn1' : 'fanIn0'][round] = perMsg(await measure(b, () => runFanIn(lg, qos, SIZES.roundFanInMs), 0))
         })
       })
     }
