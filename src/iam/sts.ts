@@ -1,6 +1,5 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { AppError, newAccessKeyId, newSecretAccessKey } from '../core/index.ts'
-import { sha256Hex } from '../core/sigv4.ts'
 import { describeDecision } from '../policy/index.ts'
 import { assumedRoleArn, checkSessionName, iamArn, parseRoleArn } from './arns.ts'
 import type { IamAuthorizer } from './authorizer.ts'
@@ -203,7 +202,7 @@ export class StsService {
     const sessionToken = `TW${randomBytes(48).toString('base64url')}`
     const session: StsSession = {
       ...s, accessKeyId, sealedSecret: this.#d.sealer.encrypt(Buffer.from(secretAccessKey), sessionSecretContext(accessKeyId)),
-      tokenHash: sha256Hex(sessionToken), createdMs: now, expiresMs: now + durationSec * 1000,
+      tokenHash: hash('sha256', sessionToken, 'hex'), createdMs: now, expiresMs: now + durationSec * 1000,
     }
     await u.store.deleteExpiredSessions(now - EXPIRED_SESSION_KEEP_MS)
     await u.store.putSession(session)
@@ -414,7 +413,7 @@ export class StsService {
     // Built only when thrown: this runs on every request signed with temporary credentials.
     const invalid = (): AppError => new AppError('ERR_AUTH_INVALID_TOKEN', 'the security token included in the request is invalid', { accessKeyId })
     if (c === undefined || sessionToken === undefined) throw invalid()
-    const given = Buffer.from(sha256Hex(sessionToken), 'hex')
+    const given = hash('sha256', sessionToken, 'buffer')
     const stored = Buffer.from(c.session.tokenHash, 'hex')
     if (stored.length !== given.length || !timingSafeEqual(given, stored)) throw invalid()
     const s = c.session

@@ -1,5 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import { sha256Hex } from '../core/sigv4.ts'
+import { createHmac, hash, randomBytes, timingSafeEqual } from 'node:crypto'
 
 /**
  * One-time passwords: HOTP (RFC 4226) and TOTP (RFC 6238) with the parameters every authenticator app supports
@@ -122,5 +121,5 @@ export function newRecoveryCodes (count = RECOVERY_CODE_COUNT): string[] {
 
 /** The stored form of a recovery code: SHA-256 of its normalized text (case, spaces and dashes ignored). */
 export function hashRecoveryCode (code: string): string {
-  return sha256Hex(code.replace(/[\s-]/g, '').toUpperCase())
+  return hash('sha256', code.replace(/[\s-]/g, '').toUpperCase(), 'hex')
 }
