@@ -11,7 +11,7 @@ import { Agent } from 'node:https'
 import { ManualClock } from '../src/core/index.ts'
 import { COMMAND_KEYS_TOPIC, verifyCommandToken } from '../src/command/index.ts'
 import { startPlatform } from './helpers/platform.ts'
-import { connectDevice } from './helpers/devices.ts'
+import { connectDevice, observer } from './helpers/devices.ts'
 import type { TestPlatform } from './helpers/platform.ts'
 import { api, code, enrollMfa, sdk, userWithKey } from './helpers/iam.ts'
 import type { Creds } from './helpers/iam.ts'
@@ -78,4 +78,20 @@ test('commands to a sensitive topic need MFA; the lock receives a token it verif
   const env = JSON.parse((await inbox4.waitFor(cmd2)).payload) as { commandToken: string, payloadBase64: string }
   assert.equal(Buffer.from(env.payloadBase64, 'base64').toString(), '{"unlock":true}')
   assert.equal(verifyCommandToken(env.commandToken, jwks, cmd2, Buffer.from(env.payloadBase64, 'base64'), clock.nowMs()).ok, true)
+})
+
+test('marking a topic sensitive takes effect on the next publish of a device that already published there, and unmarking it too', async (t) => {
+  const p = await startPlatform(t, { gateway: true })
+  const obs = await observer(p, t)
+  const light = await p.device('smart-light', 'light-1')
+  const c = await connectDevice(p, light, t)
+  const status = 'building/1/floor/1/light/light-1/status'
+  await c.publishAsync(status, 'on-1', { qos: 1 })
+  await obs.inbox.waitFor(status, 'on-1')
+  await api(p).call('PUT', '/thingward/sensitive-topics', { body: { filters: ['building/+/floor/+/light/+/status'] } })
+  await assert.rejects(c.publishAsync(status, 'on-2', { qos: 1 }), (e: Error & { code?: number }) => e.code === 0x87)
+  await api(p).call('PUT', '/thingward/sensitive-topics', { body: { filters: [] } })
+  await c.publishAsync(status, 'on-3', { qos: 1 })
+  await obs.inbox.waitFor(status, 'on-3')
+  assert.deepEqual(obs.inbox.on(status).map(m => m.payload), ['on-1', 'on-3'])
 })

@@ -53,6 +53,7 @@ export class CommandService {
   #filters: string[] | undefined
   #compiled: Array<readonly string[]> = []
   #key: { kid: string, privateKey: KeyObject, publicKey: KeyObject } | undefined
+  #generation = 0
 
   constructor (deps: { storage: RegistryStorage, keyring: LocalKeyring, clock: Clock }) {
     this.#storage = deps.storage
@@ -65,6 +66,7 @@ export class CommandService {
     const stored = await this.#storage.read(async s => ({ filters: await s.getMeta(META_FILTERS), key: await s.getMeta(META_KEY) }))
     this.#filters = stored.filters === undefined ? [] : JSON.parse(stored.filters) as string[]
     this.#compiled = this.#filters.map(f => f.split('/'))
+    this.#generation++
     if (stored.key !== undefined) { this.#key = this.#unseal(stored.key); return }
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
     const kid = randomUUID()
@@ -93,6 +95,9 @@ export class CommandService {
   /** Topic filters marked sensitive. */
   get sensitiveFilters (): readonly string[] { return this.#loaded().filters }
 
+  /** Bumped whenever the sensitive filters change, so that decisions remembered under the old ones are dropped. */
+  get sensitiveGeneration (): number { return this.#generation }
+
   /** True when `topic` falls under a sensitive filter. Hot path for device publishes: no allocation. */
   isSensitive (topic: string): boolean {
     const compiled = this.#compiled
@@ -110,6 +115,7 @@ export class CommandService {
     })
     this.#filters = filters
     this.#compiled = filters.map(f => f.split('/'))
+    this.#generation++
     return filters
   }
 

@@ -51,6 +51,9 @@ export class RegistryAuthenticator implements ConnectionAuthenticator {
   }
 }
 
+/** What the device authorizer needs of the command service: the sensitive topics and when they last changed. */
+type SensitiveTopics = Pick<CommandService, 'isSensitive' | 'sensitiveGeneration'>
+
 const SENSITIVE_TOPIC_DECISION: GatewayDecision = Object.freeze({ allowed: false, reason: 'sensitive-topic', statement: 'sensitive command topic: operator commands with MFA only' })
 
 /** An authorizer that denies everything: the principal is no longer valid (revoked between connect and re-check). */
@@ -120,12 +123,14 @@ class DeviceSessionAuthorizer implements SessionAuthorizer {
   readonly #compiled: CompiledAuthorizer
   readonly #clientArn: string
   readonly #arn: ArnContext
-  readonly #commands: Pick<CommandService, 'isSensitive'> | undefined
+  readonly #commands: SensitiveTopics | undefined
   /** Memos for iot:Publish (non-retained) and iot:Receive, made on first use when the decisions are cacheable. */
   #publish: TopicDecisionMemo | undefined = undefined
   #receive: TopicDecisionMemo | undefined = undefined
+  /** The sensitive-filter generation the publish memo was filled under. */
+  #sensitiveGeneration = 0
 
-  constructor (compiled: CompiledAuthorizer, clientArn: string, arn: ArnContext, commands: Pick<CommandService, 'isSensitive'> | undefined) {
+  constructor (compiled: CompiledAuthorizer, clientArn: string, arn: ArnContext, commands: SensitiveTopics | undefined) {
     this.#compiled = compiled
     this.#clientArn = clientArn
     this.#arn = arn
@@ -135,19 +140,33 @@ class DeviceSessionAuthorizer implements SessionAuthorizer {
   authorizeConnect (_a: ConnectAttributes): GatewayDecision { return toGatewayDecision(this.#compiled.authorize('iot:Connect', this.#clientArn)) }
 
   authorizePublish (topic: string, retain: boolean): GatewayDecision {
-    // Sensitive command topics take MFA-backed operator commands only: no device publishes there, whatever its
-    // policy says. Checked before the memo: the sensitive filters change at run time.
-    if (this.#commands !== undefined && this.#commands.isSensitive(topic)) return SENSITIVE_TOPIC_DECISION
     const compiled = this.#compiled
+    const commands = this.#commands
     if (!retain) {
+      // The memo holds the whole answer, sensitive-topic refusal included, for the filters of one generation.
+      const generation = commands === undefined ? 0 : commands.sensitiveGeneration
+      if (generation !== this.#sensitiveGeneration) {
+        this.#publish = undefined
+        this.#sensitiveGeneration = generation
+      }
       const hit = this.#publish?.get(topic)
       if (hit !== undefined) return hit
-      const d = toGatewayDecision(compiled.authorizeTopic('iot:Publish', topic))
+      const d = this.#sensitive(topic) ?? toGatewayDecision(compiled.authorizeTopic('iot:Publish', topic))
       return compiled.cacheable ? (this.#publish ??= new TopicDecisionMemo()).set(topic, d) : d
     }
+    const sensitive = this.#sensitive(topic)
+    if (sensitive !== undefined) return sensitive
     const d = compiled.authorizeTopic('iot:Publish', topic)
     // AWS: a retained publish needs iot:RetainPublish as well as iot:Publish.
     return toGatewayDecision(d.allowed ? compiled.authorizeTopic('iot:RetainPublish', topic) : d)
+  }
+
+  /**
+   * Sensitive command topics take MFA-backed operator commands only: no device publishes there, whatever its
+   * policy says.
+   */
+  #sensitive (topic: string): GatewayDecision | undefined {
+    return this.#commands !== undefined && this.#commands.isSensitive(topic) ? SENSITIVE_TOPIC_DECISION : undefined
   }
 
   authorizeSubscribe (filter: string): GatewayDecision {
@@ -216,10 +235,10 @@ export class PolicyAuthorizerFactory implements SessionAuthorizerFactory {
   readonly #arn: ArnContext
   readonly #clock: Clock
   readonly #deps = new WeakMap<SessionPrincipal, SessionDependencies>()
-  readonly #commands: Pick<CommandService, 'isSensitive'> | undefined
+  readonly #commands: SensitiveTopics | undefined
   readonly #authenticator: Pick<RegistryAuthenticator, 'takeIdentity'> | undefined
 
-  constructor (opts: { devices: DeviceDirectory, arn: ArnContext, clock: Clock, commands?: Pick<CommandService, 'isSensitive'>, authenticator?: Pick<RegistryAuthenticator, 'takeIdentity'> }) {
+  constructor (opts: { devices: DeviceDirectory, arn: ArnContext, clock: Clock, commands?: SensitiveTopics, authenticator?: Pick<RegistryAuthenticator, 'takeIdentity'> }) {
     this.#devices = opts.devices
     this.#arn = opts.arn
     this.#clock = opts.clock
