@@ -1,6 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../core/index.ts'
 import type { ErrorCode } from '../core/index.ts'
+import { SHADOW_ERROR_STATUS } from '../shadow/index.ts'
+import type { ShadowErrorCode } from '../shadow/index.ts'
+
+/** A shadow error's HTTP mapping: the status is the shadow module's own (the same number goes on MQTT /rejected). */
+const shadow = (code: ShadowErrorCode, type: string): { status: number, type: string } => ({ status: SHADOW_ERROR_STATUS[code], type })
 
 /**
  * Every error code's HTTP status and AWS error type, in one place (DESIGN.md §5). A new code without an entry
@@ -48,7 +53,7 @@ export const HTTP_ERRORS: Record<ErrorCode, { status: number, type: string }> = 
   ERR_AUDIT_OVERLOADED: { status: 503, type: 'ServiceUnavailableException' }, ERR_AUDIT_SINK_FAILED: { status: 502, type: 'InternalFailureException' },
   ERR_AUTH_TOKEN_EXPIRED: { status: 403, type: 'ExpiredTokenException' }, ERR_AUTH_INVALID_TOKEN: { status: 403, type: 'UnrecognizedClientException' }, ERR_AUTH_LOCKED_OUT: { status: 429, type: 'ThrottlingException' }, ERR_IAM_NO_SUCH_ENTITY: { status: 404, type: 'NoSuchEntityException' }, ERR_IAM_ENTITY_EXISTS: { status: 409, type: 'EntityAlreadyExistsException' }, ERR_IAM_LIMIT_EXCEEDED: { status: 409, type: 'LimitExceededException' }, ERR_IAM_DELETE_CONFLICT: { status: 409, type: 'DeleteConflictException' }, ERR_IAM_PASSWORD_POLICY: { status: 400, type: 'PasswordPolicyViolationException' }, ERR_IAM_INVALID_INPUT: { status: 400, type: 'InvalidInputException' }, ERR_IAM_UNMODIFIABLE: { status: 409, type: 'UnmodifiableEntityException' },
   // Data plane (issue #6): iot-data exception names, statuses from IoT DG `device-shadow-error-messages`.
-  ERR_SHADOW_INVALID_REQUEST: { status: 400, type: 'InvalidRequestException' }, ERR_SHADOW_NOT_FOUND: { status: 404, type: 'ResourceNotFoundException' }, ERR_SHADOW_VERSION_CONFLICT: { status: 409, type: 'ConflictException' }, ERR_SHADOW_STALE: { status: 412, type: 'PreconditionFailedException' }, ERR_SHADOW_TOO_LARGE: { status: 413, type: 'RequestEntityTooLargeException' }, ERR_SHADOW_UNSUPPORTED_ENCODING: { status: 415, type: 'UnsupportedDocumentEncodingException' }, ERR_SHADOW_THROTTLED: { status: 429, type: 'ThrottlingException' }, ERR_DATA_PLANE_UNAVAILABLE: { status: 503, type: 'ServiceUnavailableException' }, ERR_DATA_PLANE_FORBIDDEN: { status: 403, type: 'ForbiddenException' }, ERR_SCHEMA_INVALID: { status: 400, type: 'InvalidRequestException' }, ERR_SCHEMA_PAYLOAD_REJECTED: { status: 400, type: 'InvalidRequestException' },
+  ERR_SHADOW_INVALID_REQUEST: shadow('ERR_SHADOW_INVALID_REQUEST', 'InvalidRequestException'), ERR_SHADOW_NOT_FOUND: shadow('ERR_SHADOW_NOT_FOUND', 'ResourceNotFoundException'), ERR_SHADOW_VERSION_CONFLICT: shadow('ERR_SHADOW_VERSION_CONFLICT', 'ConflictException'), ERR_SHADOW_STALE: shadow('ERR_SHADOW_STALE', 'PreconditionFailedException'), ERR_SHADOW_TOO_LARGE: shadow('ERR_SHADOW_TOO_LARGE', 'RequestEntityTooLargeException'), ERR_SHADOW_UNSUPPORTED_ENCODING: shadow('ERR_SHADOW_UNSUPPORTED_ENCODING', 'UnsupportedDocumentEncodingException'), ERR_SHADOW_THROTTLED: shadow('ERR_SHADOW_THROTTLED', 'ThrottlingException'), ERR_DATA_PLANE_UNAVAILABLE: { status: 503, type: 'ServiceUnavailableException' }, ERR_DATA_PLANE_FORBIDDEN: { status: 403, type: 'ForbiddenException' }, ERR_SCHEMA_INVALID: { status: 400, type: 'InvalidRequestException' }, ERR_SCHEMA_PAYLOAD_REJECTED: { status: 400, type: 'InvalidRequestException' },
 }
 
 /** An AppError as AWS's JSON error shape: status and `x-amzn-ErrorType` from the table, plus the fields SDKs read. */
